@@ -1,0 +1,218 @@
+//! AWS plumbing shared by every kind: one `SdkConfig` for all clients, the interceptor that
+//! counts every API request, and the classification of SDK errors into the engine's classes.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::engine::{ErrorClass, KindError};
+use crate::metrics::Metrics;
+
+/// How to reach AWS.
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub max_attempts: u32,
+    pub call_timeout: Duration,
+    pub attempt_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("no AWS region: pass --region or set AWS_REGION (or a region in the AWS profile)")]
+    NoRegion,
+}
+
+/// Every service client converge uses, built from one `SdkConfig`.
+#[derive(Clone)]
+pub struct Clients {
+    pub region: String,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+/// Loads the standard AWS configuration chain (environment, profile, SSO, IMDS) with our
+/// retry and timeout settings, and builds every client with the call-counting interceptor.
+pub async fn clients(opts: &AwsOptions, metrics: Arc<Metrics>) -> Result<Clients, AwsError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::adaptive().with_max_attempts(opts.max_attempts.max(1)))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(opts.attempt_timeout)
+                .operation_timeout(opts.call_timeout)
+                .build(),
+        );
+    if let Some(region) = &opts.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &opts.endpoint_url {
+        loader = loader.endpoint_url(url.clone());
+    }
+    let sdk: SdkConfig = loader.load().await;
+    let region = sdk.region().ok_or(AwsError::NoRegion)?.to_string();
+    let counter = CallCounter { metrics };
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    Ok(Clients { region, sqs })
+}
+
+/// Counts every HTTP attempt (retries included) as
+/// `converge_aws_api_calls_total{service,operation}`.
+#[derive(Clone)]
+pub struct CallCounter {
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for CallCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallCounter")
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "converge-call-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(md) = cfg.load::<Metadata>() {
+            self.metrics
+                .aws_calls
+                .with_label_values(&[md.service(), md.name()])
+                .inc();
+        }
+        Ok(())
+    }
+}
+
+/// Error codes that mean "slow down", across services.
+pub const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "RequestLimitExceededException",
+];
+
+/// Error codes that retrying will not fix: credentials, permissions, invalid requests.
+pub const TERMINAL_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "AuthFailure",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidAccessKeyId",
+    "OptInRequired",
+    "ValidationError",
+    "ValidationException",
+    "InvalidParameterValue",
+    "InvalidParameterCombination",
+    "InvalidParameterException",
+    "MissingParameter",
+    "MalformedPolicyDocument",
+    "InvalidAttributeName",
+    "InvalidAttributeValue",
+    "UnsupportedOperation",
+];
+
+/// Classifies an SDK error and writes a message naming the operation, the resource and AWS's
+/// own code and message. `terminal` adds kind-specific terminal codes.
+pub fn classify<E, R>(
+    operation: &str,
+    resource: &str,
+    err: &SdkError<E, R>,
+    terminal: &[&str],
+) -> KindError
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let (class, detail) = match err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("Unknown");
+            let msg = e.message().unwrap_or("");
+            let class = if THROTTLING_CODES.contains(&code) {
+                ErrorClass::Throttled
+            } else if TERMINAL_CODES.contains(&code) || terminal.contains(&code) {
+                ErrorClass::Terminal
+            } else {
+                ErrorClass::Retryable
+            };
+            (class, format!("{code}: {msg}"))
+        }
+        SdkError::TimeoutError(_) => (ErrorClass::Retryable, "timed out".to_string()),
+        SdkError::DispatchFailure(df) => (
+            ErrorClass::Retryable,
+            format!(
+                "request not sent: {}",
+                chain(
+                    df.as_connector_error()
+                        .map(|c| c as &(dyn StdError + 'static))
+                )
+            ),
+        ),
+        SdkError::ResponseError(_) => (
+            ErrorClass::Retryable,
+            format!("unreadable response: {}", chain(err.source())),
+        ),
+        SdkError::ConstructionFailure(_) => (
+            ErrorClass::Terminal,
+            format!("request could not be built: {}", chain(err.source())),
+        ),
+        _ => (ErrorClass::Retryable, chain(Some(err))),
+    };
+    KindError::new(class, format!("{operation} {resource}: {detail}"))
+}
+
+/// The error and its sources on one line.
+fn chain(err: Option<&(dyn StdError + 'static)>) -> String {
+    let mut parts = Vec::new();
+    let mut cur = err;
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if parts.last() != Some(&s) {
+            parts.push(s);
+        }
+        cur = e.source();
+    }
+    if parts.is_empty() {
+        "unknown error".to_string()
+    } else {
+        parts.join(": ")
+    }
+}

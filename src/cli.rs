@@ -1,0 +1,214 @@
+//! The command line: `converge run | plan | apply | validate`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keep AWS infrastructure in line with desired-state YAML kept in git.
+///
+/// converge reads a directory of manifests (`apiVersion: converge/v1`, `kind`, `metadata`,
+/// `spec`), compares them with what exists in AWS, and changes AWS until the two agree.
+/// `run` does so continuously (watching the directory and re-checking AWS for drift on a
+/// timer); `plan` shows what would change; `apply` converges once and exits; `validate`
+/// checks the manifests without calling AWS.
+///
+/// Exit codes: 0 success; 1 error (or not converged); 2 `plan` found pending changes;
+/// 64 bad flags or an unreadable desired directory.
+#[derive(Debug, Parser)]
+#[command(name = "converge", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller: watch the desired directory and AWS, converge continuously.
+    Run(RunArgs),
+    /// One read-only sweep: print every pending change; exit 0 (nothing to do), 2 (changes
+    /// pending) or 1 (error).
+    Plan(PlanArgs),
+    /// One converging sweep, then exit 0 only if everything converged (like `salt-call state.sls`).
+    Apply(ApplyArgs),
+    /// Parse and validate the desired directory only; no AWS calls. Errors print as
+    /// `path:line:column: message`.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the desired state lives.
+#[derive(Debug, Args, Clone)]
+pub struct DesiredArgs {
+    /// Directory of desired-state manifests (`*.yaml`, `*.yml`, searched recursively; files
+    /// and directories whose names start with `.` are skipped). May be a symlink that is
+    /// swapped atomically on deploy.
+    #[arg(long, value_name = "DIR", env = "CONVERGE_DESIRED")]
+    pub desired: PathBuf,
+}
+
+/// How to reach AWS and what converge may do there.
+#[derive(Debug, Args, Clone)]
+pub struct AwsArgs {
+    /// AWS endpoint URL for every service (e.g. a local moto or LocalStack). The SDK's own
+    /// `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) are honoured too.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS region. Default: the standard AWS config chain (`AWS_REGION`, profile, IMDS).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Identifies this controller: resources it creates carry the tag
+    /// `converge:managed-by=<ID>`, and it only ever deletes resources carrying its own ID.
+    #[arg(long, value_name = "ID", default_value = "converge")]
+    pub controller_id: String,
+    /// Maximum AWS SDK attempts per call (adaptive retry mode, which also paces the client
+    /// when AWS throttles).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_attempts: u32,
+    /// Time limit for one AWS call, retries included.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub call_timeout: Duration,
+    /// Time limit for one attempt of an AWS call.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    pub attempt_timeout: Duration,
+    /// How many resources of one kind are changed concurrently.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+/// Logging.
+#[derive(Debug, Args, Clone)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Log filter, in `tracing` env-filter syntax (also `RUST_LOG`).
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Address for `/metrics`, `/healthz`, `/readyz` and `/status`. Loopback by default; port
+    /// 0 picks a free port (the chosen address is logged).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: SocketAddr,
+    /// Drift-check interval: every kind re-reads AWS and corrects drift this often.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub resync: Duration,
+    /// Delete resources owned by this controller (tag `converge:managed-by=<ID>`) that are no
+    /// longer in the desired state. Off by default. An empty desired tree or a failed listing
+    /// never deletes anything.
+    #[arg(long)]
+    pub prune: bool,
+    /// Most deletions allowed per desired generation (across all kinds); the rest are refused,
+    /// logged and counted in `converge_deletions_refused_total`.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_deletions: u32,
+    /// Compute and report the plan every sweep, but call no mutating AWS API.
+    #[arg(long)]
+    pub observe_only: bool,
+    /// First retry delay of a failing resource; doubles (with jitter) up to --backoff-max.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub backoff_min: Duration,
+    /// Longest retry delay of a failing resource.
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
+    pub backoff_max: Duration,
+    /// Quiet period after a change in the desired directory before it is reloaded.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+    pub debounce: Duration,
+    /// The desired directory is also re-read this often, in case a filesystem event was missed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// On SIGTERM/SIGINT, how long in-flight AWS calls may take to finish before exit.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Also show owned resources that `--prune` would delete.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Delete owned resources absent from the desired state (see `run --prune`).
+    #[arg(long)]
+    pub prune: bool,
+    /// Most deletions allowed in this run.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_deletions: u32,
+    /// Give up (exit 1) if not converged within this time.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// First retry delay of a failing resource.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub backoff_min: Duration,
+    /// Longest retry delay of a failing resource.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub backoff_max: Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
+}
+
+/// Parses `90s`, `5m`, `1h30m`, `250ms` (humantime), or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); try 60s, 5m, 250ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_accept_units_and_bare_seconds() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("soon")
+            .unwrap_err()
+            .contains("not a duration"));
+    }
+}

@@ -1,0 +1,712 @@
+//! One controller loop per kind: observe the whole kind, diff each resource, apply what is
+//! needed, prune what is owned and gone — on a new desired generation, on the resync timer,
+//! when a resource's backoff expires, and when a fact it waits for appears.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::backoff::Backoffs;
+use super::facts::Facts;
+use super::status::{
+    rfc3339, KindStatus, PlannedChange, PruneStatus, ResourceStatus, State, StatusStore,
+};
+use super::{
+    Action, Change, DiffCtx, ErrorClass, FieldChange, Kind, KindError, Mode, Scope, Settings,
+};
+use crate::desired::watch::DesiredRx;
+use crate::desired::DesiredSet;
+use crate::metrics::Metrics;
+
+/// A change converge applied (for `apply`'s summary).
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedChange {
+    pub kind: &'static str,
+    pub name: String,
+    pub action: Action,
+    pub fields: Vec<FieldChange>,
+}
+
+/// What one kind's loop ended with (plan and apply modes).
+pub type SweepReport = ();
+
+/// Everything the controllers share.
+pub struct Engine {
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    pub status: StatusStore,
+    pub facts: Facts,
+    pub desired: DesiredRx,
+    pub shutdown: watch::Receiver<bool>,
+    /// Every change applied since start (bounded: the newest 10,000).
+    pub applied: Mutex<Vec<AppliedChange>>,
+    deletions: Mutex<(u64, u32)>,
+}
+
+impl Engine {
+    pub fn new(
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        desired: DesiredRx,
+        shutdown: watch::Receiver<bool>,
+    ) -> Engine {
+        Engine {
+            settings,
+            metrics,
+            status: StatusStore::default(),
+            facts: Facts::default(),
+            desired,
+            shutdown,
+            applied: Mutex::new(Vec::new()),
+            deletions: Mutex::new((0, 0)),
+        }
+    }
+
+    /// Takes one deletion from the budget of `generation`; false when it is spent.
+    fn take_deletion(&self, generation: u64) -> bool {
+        let Ok(mut g) = self.deletions.lock() else {
+            return false;
+        };
+        if g.0 != generation {
+            *g = (generation, 0);
+        }
+        if g.1 >= self.settings.max_deletions {
+            return false;
+        }
+        g.1 += 1;
+        true
+    }
+
+    fn record_applied(&self, change: AppliedChange) {
+        if let Ok(mut g) = self.applied.lock() {
+            if g.len() >= 10_000 {
+                g.remove(0);
+            }
+            g.push(change);
+        }
+    }
+}
+
+/// A controller with its kind erased, so the registry can hold every kind in one list.
+pub trait Runnable: Send {
+    fn kind(&self) -> &'static str;
+    fn run(self: Box<Self>, engine: Arc<Engine>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+struct Desired<S> {
+    spec: S,
+    hash: u64,
+    source: String,
+}
+
+#[derive(Default)]
+struct Track {
+    state: Option<State>,
+    /// The spec hash the resource was last observed converged with.
+    converged_hash: Option<u64>,
+    waiting_for: Option<String>,
+    error: Option<KindError>,
+    last_change: Option<SystemTime>,
+    pending: Vec<PlannedChange>,
+    /// The changes applied in the previous sweep: the same diff now means they did not take.
+    applied_last_sweep: Option<String>,
+}
+
+enum Outcome<C> {
+    Converged,
+    Waiting(String),
+    Failed(KindError),
+    /// Changes to apply; `drift` when the resource had converged on this very spec.
+    Changes {
+        changes: Vec<C>,
+        drift: bool,
+    },
+}
+
+/// The loop of one kind.
+pub struct Controller<K: Kind> {
+    kind: Arc<K>,
+    specs: BTreeMap<String, Desired<K::Spec>>,
+    generation: u64,
+    tracked: HashMap<String, Track>,
+    backoffs: Backoffs<String>,
+    kind_backoff: Backoffs<()>,
+    refused: BTreeSet<(u64, String)>,
+    prune: Vec<PruneStatus>,
+    /// The last sweep applied something: verify soon.
+    changed: bool,
+}
+
+impl<K: Kind> Controller<K> {
+    pub fn new(kind: K, settings: &Settings) -> Self {
+        Controller {
+            kind: Arc::new(kind),
+            specs: BTreeMap::new(),
+            generation: 0,
+            tracked: HashMap::new(),
+            backoffs: Backoffs::new(settings.backoff_min, settings.backoff_max),
+            kind_backoff: Backoffs::new(settings.backoff_min, settings.backoff_max),
+            refused: BTreeSet::new(),
+            prune: Vec::new(),
+            changed: false,
+        }
+    }
+
+    async fn run_loop(mut self, eng: Arc<Engine>) {
+        eng.metrics.init_kind(K::NAME);
+        eng.status.register(K::NAME);
+        let mut desired_rx = eng.desired.clone();
+        let mut facts_rx = eng.facts.subscribe();
+        let mut shutdown = eng.shutdown.clone();
+        let mode = eng.settings.mode;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let current = desired_rx.borrow_and_update().clone();
+            let Some(desired) = current else {
+                tokio::select! {
+                    r = desired_rx.changed() => if r.is_err() { return },
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            };
+            self.load_specs(&eng, &desired);
+            self.sweep(&eng, &desired, &mut facts_rx).await;
+            if mode == Mode::Plan || (mode == Mode::Apply && self.done()) {
+                return;
+            }
+            let now = Instant::now();
+            let mut wake = now + eng.settings.resync;
+            if self.changed {
+                wake = now;
+            }
+            for due in [self.backoffs.next_due(), self.kind_backoff.next_due()]
+                .into_iter()
+                .flatten()
+            {
+                wake = wake.min(due.max(now));
+            }
+            let waiting = self.tracked.values().any(|t| t.waiting_for.is_some());
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                r = desired_rx.changed() => if r.is_err() { return },
+                r = facts_rx.changed(), if waiting => if r.is_err() { return },
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    /// Adopts a new desired generation: parses this kind's specs, resets the backoff of
+    /// every resource whose spec changed, forgets resources no longer desired.
+    fn load_specs(&mut self, eng: &Engine, desired: &DesiredSet) {
+        if desired.generation == self.generation {
+            return;
+        }
+        self.generation = desired.generation;
+        let mut specs = BTreeMap::new();
+        for (name, res) in desired.of_kind(K::NAME).into_iter().flatten() {
+            match serde_json::from_value::<K::Spec>(res.spec.clone()) {
+                Ok(spec) => {
+                    specs.insert(
+                        name.clone(),
+                        Desired {
+                            spec,
+                            hash: res.hash,
+                            source: res.origin.to_string(),
+                        },
+                    );
+                }
+                // The loader checked the spec already; this would be a bug, so say so loudly.
+                Err(e) => {
+                    tracing::error!(kind = K::NAME, name = %name, error = %e, "spec does not match its schema after loading; skipped")
+                }
+            }
+        }
+        for (name, new) in &specs {
+            if self.specs.get(name).map(|d| d.hash) != Some(new.hash) {
+                self.backoffs.forget(name);
+            }
+        }
+        self.tracked.retain(|n, _| specs.contains_key(n));
+        self.backoffs.retain(|n| specs.contains_key(n));
+        self.specs = specs;
+        let _ = eng;
+    }
+
+    /// Apply mode is done when every resource converged or failed terminally.
+    fn done(&self) -> bool {
+        !self.changed
+            && self.specs.keys().all(|n| {
+                self.tracked.get(n).is_some_and(|t| match t.state {
+                    Some(State::Converged) => true,
+                    Some(State::Failed) => t.error.as_ref().is_some_and(|e| {
+                        matches!(e.class, ErrorClass::Terminal | ErrorClass::Conflict)
+                    }),
+                    _ => false,
+                })
+            })
+    }
+
+    async fn sweep(
+        &mut self,
+        eng: &Arc<Engine>,
+        desired: &DesiredSet,
+        facts_rx: &mut watch::Receiver<u64>,
+    ) {
+        let started = Instant::now();
+        let settings = &eng.settings;
+        let kind = self.kind.clone();
+        let names: BTreeSet<String> = self.specs.keys().cloned().collect();
+        let scope = Scope {
+            desired: &names,
+            all: settings.prune,
+        };
+        let observed =
+            match tokio::time::timeout(settings.call_deadline, kind.observe(&scope)).await {
+                Ok(Ok(o)) => o,
+                Ok(Err(e)) => return self.kind_failed(eng, e, started),
+                Err(_) => {
+                    let e = KindError::new(
+                        ErrorClass::Retryable,
+                        format!(
+                            "listing {} timed out after {:?}",
+                            K::NAME,
+                            settings.call_deadline
+                        ),
+                    );
+                    return self.kind_failed(eng, e, started);
+                }
+            };
+        self.kind_backoff.forget(&());
+        eng.metrics.kind_ready.with_label_values(&[K::NAME]).set(1);
+        eng.facts.publish(
+            K::NAME,
+            observed
+                .iter()
+                .map(|(n, l)| (n.clone(), K::facts(n, l)))
+                .filter(|(_, f)| !f.is_empty())
+                .collect(),
+        );
+        // Our own publication must not wake us; a later one by another kind must.
+        facts_rx.borrow_and_update();
+        let facts = eng.facts.snapshot();
+        let ctx = DiffCtx {
+            controller_id: &settings.controller_id,
+            facts: &facts,
+            desired,
+        };
+
+        // Diff every resource that is due.
+        let now = Instant::now();
+        let mut outcomes: Vec<(String, Outcome<K::Change>)> = Vec::new();
+        for (name, d) in &self.specs {
+            if self.backoffs.is_waiting(name, now) {
+                continue;
+            }
+            let live = observed.get(name);
+            if let Some(owner) = live.and_then(K::owner) {
+                if owner != settings.controller_id {
+                    let e = KindError::new(
+                        ErrorClass::Conflict,
+                        format!(
+                            "{} {name} is managed by controller `{owner}`, not `{}`; left alone",
+                            K::NAME,
+                            settings.controller_id
+                        ),
+                    );
+                    outcomes.push((name.clone(), Outcome::Failed(e)));
+                    continue;
+                }
+            }
+            let track = self.tracked.get(name);
+            let outcome = match K::diff(&ctx, name, &d.spec, live) {
+                Err(p) => Outcome::Waiting(p.waiting_for),
+                Ok(c) if c.is_empty() => Outcome::Converged,
+                Ok(c)
+                    if track.is_some_and(|t| {
+                        t.applied_last_sweep.as_deref() == Some(fingerprint(&c).as_str())
+                    }) =>
+                {
+                    // Applied last sweep and still different: do not spin.
+                    Outcome::Failed(KindError::new(
+                        ErrorClass::Retryable,
+                        format!("{} {name}: changes applied but AWS still differs; retrying with backoff", K::NAME),
+                    ))
+                }
+                Ok(changes) => Outcome::Changes {
+                    drift: track.is_some_and(|t| {
+                        t.state == Some(State::Converged) && t.converged_hash == Some(d.hash)
+                    }),
+                    changes,
+                },
+            };
+            outcomes.push((name.clone(), outcome));
+        }
+
+        // Apply, resources concurrently, each resource's changes in order.
+        let mutate = settings.mode != Mode::Plan && !settings.observe_only;
+        let jobs = outcomes.into_iter().map(|(name, outcome)| {
+            let kind = kind.clone();
+            let ctx = &ctx;
+            let observed = &observed;
+            let eng = eng.clone();
+            async move {
+                let Outcome::Changes { changes, drift } = outcome else {
+                    return (name, outcome, Vec::new(), false);
+                };
+                if drift {
+                    eng.metrics.drift_detected.with_label_values(&[K::NAME]).inc();
+                    tracing::warn!(kind = K::NAME, name = %name, "drift detected: resource changed out of band");
+                }
+                if !mutate {
+                    return (name, Outcome::Changes { changes, drift }, Vec::new(), false);
+                }
+                let live = observed.get(&name);
+                let mut applied = Vec::new();
+                let mut blocked = Vec::new();
+                for change in &changes {
+                    if change.action() == Action::Replace {
+                        blocked.push(change.clone());
+                        continue;
+                    }
+                    match apply_one(&eng, &*kind, ctx, &name, live, change).await {
+                        Ok(()) => applied.push(change.clone()),
+                        Err(e) => return (name, Outcome::Failed(e), applied, true),
+                    }
+                }
+                if let Some(first) = blocked.first() {
+                    let what = first.fields().iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                    let e = KindError::new(
+                        ErrorClass::Terminal,
+                        format!("{} {name} needs replacement ({what}); converge never replaces a resource on its own", K::NAME),
+                    );
+                    return (name, Outcome::Failed(e), applied, false);
+                }
+                (name, Outcome::Changes { changes, drift }, applied, false)
+            }
+        });
+        let results: Vec<_> = stream::iter(jobs)
+            .buffer_unordered(settings.concurrency.max(1))
+            .collect()
+            .await;
+
+        // Record outcomes.
+        let now = Instant::now();
+        self.changed = false;
+        for (name, outcome, applied, _partial) in results {
+            let hash = self.specs.get(&name).map(|d| d.hash);
+            let t = self.tracked.entry(name.clone()).or_default();
+            t.applied_last_sweep = (!applied.is_empty()).then(|| fingerprint(&applied));
+            if !applied.is_empty() {
+                t.last_change = Some(SystemTime::now());
+                self.changed = true;
+            }
+            match outcome {
+                Outcome::Converged => {
+                    t.state = Some(State::Converged);
+                    t.converged_hash = hash;
+                    t.waiting_for = None;
+                    t.error = None;
+                    t.pending.clear();
+                    self.backoffs.forget(&name);
+                }
+                Outcome::Waiting(what) => {
+                    if t.waiting_for.as_deref() != Some(&what) {
+                        tracing::info!(kind = K::NAME, name = %name, waiting_for = %what, "waiting for a dependency");
+                    }
+                    t.state = Some(State::Pending);
+                    t.waiting_for = Some(what);
+                    t.error = None;
+                }
+                Outcome::Changes { changes, .. } => {
+                    t.state = Some(State::Pending);
+                    t.waiting_for = None;
+                    t.error = None;
+                    t.pending = if applied.is_empty() {
+                        planned(&changes)
+                    } else {
+                        Vec::new()
+                    };
+                }
+                Outcome::Failed(e) => {
+                    eng.metrics
+                        .reconcile_errors
+                        .with_label_values(&[K::NAME, e.class.as_str()])
+                        .inc();
+                    let terminal = matches!(e.class, ErrorClass::Terminal | ErrorClass::Conflict);
+                    let delay = self.backoffs.failed(&name, terminal, now);
+                    tracing::warn!(kind = K::NAME, name = %name, class = e.class.as_str(), retry_in = ?delay, error = %e, "reconcile failed");
+                    t.state = Some(State::Failed);
+                    t.waiting_for = None;
+                    t.error = Some(e);
+                    t.applied_last_sweep = None;
+                }
+            }
+        }
+
+        self.prune(eng, desired, &observed, mutate).await;
+        self.publish_status(eng, started);
+    }
+
+    async fn prune(
+        &mut self,
+        eng: &Engine,
+        desired: &DesiredSet,
+        observed: &BTreeMap<String, K::Live>,
+        mutate: bool,
+    ) {
+        self.prune.clear();
+        if !eng.settings.prune {
+            return;
+        }
+        let id = eng.settings.controller_id.as_str();
+        let candidates: Vec<(&String, &K::Live)> = observed
+            .iter()
+            .filter(|(n, l)| !self.specs.contains_key(*n) && K::owner(l) == Some(id))
+            .collect();
+        for (name, live) in candidates {
+            if !mutate {
+                self.prune.push(PruneStatus {
+                    name: name.clone(),
+                    state: "pending",
+                    reason: Some("owned by this controller and no longer desired".into()),
+                });
+                continue;
+            }
+            let refusal = if desired.is_empty() {
+                Some("the desired state is empty; an empty tree never prunes".to_string())
+            } else if !eng.take_deletion(desired.generation) {
+                Some(format!(
+                    "--max-deletions {} reached for desired generation {}",
+                    eng.settings.max_deletions, desired.generation
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
+                if self.refused.insert((desired.generation, name.clone())) {
+                    eng.metrics.deletions_refused.inc();
+                    tracing::warn!(kind = K::NAME, name = %name, reason = %reason, "deletion refused");
+                }
+                self.prune.push(PruneStatus {
+                    name: name.clone(),
+                    state: "refused",
+                    reason: Some(reason),
+                });
+                continue;
+            }
+            let started = Instant::now();
+            let res =
+                tokio::time::timeout(eng.settings.call_deadline, self.kind.delete(name, live))
+                    .await;
+            eng.metrics
+                .apply_duration
+                .observe(started.elapsed().as_secs_f64());
+            let res = res.unwrap_or_else(|_| {
+                Err(KindError::new(
+                    ErrorClass::Retryable,
+                    format!("deleting {} {name} timed out", K::NAME),
+                ))
+            });
+            audit(K::NAME, name, Action::Delete, &[], &res);
+            match res {
+                Ok(()) => {
+                    eng.metrics
+                        .changes_applied
+                        .with_label_values(&[K::NAME, "delete"])
+                        .inc();
+                    eng.record_applied(AppliedChange {
+                        kind: K::NAME,
+                        name: name.clone(),
+                        action: Action::Delete,
+                        fields: Vec::new(),
+                    });
+                }
+                Err(e) => {
+                    eng.metrics
+                        .reconcile_errors
+                        .with_label_values(&[K::NAME, e.class.as_str()])
+                        .inc();
+                    self.prune.push(PruneStatus {
+                        name: name.clone(),
+                        state: "failed",
+                        reason: Some(e.message),
+                    });
+                }
+            }
+        }
+        self.refused.retain(|(g, _)| *g == desired.generation);
+    }
+
+    fn kind_failed(&mut self, eng: &Engine, e: KindError, started: Instant) {
+        eng.metrics
+            .reconcile_errors
+            .with_label_values(&[K::NAME, e.class.as_str()])
+            .inc();
+        eng.metrics.kind_ready.with_label_values(&[K::NAME]).set(0);
+        let terminal = e.class == ErrorClass::Terminal;
+        let delay = self.kind_backoff.failed(&(), terminal, Instant::now());
+        tracing::warn!(kind = K::NAME, class = e.class.as_str(), retry_in = ?delay, error = %e, "cannot observe kind; nothing changed, nothing deleted");
+        eng.metrics
+            .sweep_duration
+            .with_label_values(&[K::NAME])
+            .observe(started.elapsed().as_secs_f64());
+        eng.status.update(K::NAME, |s| {
+            s.ready = false;
+            s.last_error = Some(e.message.clone());
+        });
+    }
+
+    fn publish_status(&self, eng: &Engine, started: Instant) {
+        let mut resources = Vec::with_capacity(self.specs.len());
+        let (mut converged, mut pending, mut failed) = (0, 0, 0);
+        for (name, d) in &self.specs {
+            let t = self.tracked.get(name);
+            let state = t.and_then(|t| t.state).unwrap_or(State::Pending);
+            match state {
+                State::Converged => converged += 1,
+                State::Pending => pending += 1,
+                State::Failed => failed += 1,
+            }
+            resources.push(ResourceStatus {
+                kind: K::NAME,
+                name: name.clone(),
+                state,
+                waiting_for: t.and_then(|t| t.waiting_for.clone()),
+                last_error: t.and_then(|t| t.error.as_ref().map(|e| e.message.clone())),
+                error_class: t.and_then(|t| t.error.as_ref().map(|e| e.class)),
+                last_change: t.and_then(|t| t.last_change.map(rfc3339)),
+                pending_changes: t.map(|t| t.pending.clone()).unwrap_or_default(),
+                attempts: self.backoffs.attempts(name),
+                source: d.source.clone(),
+            });
+        }
+        let m = &eng.metrics;
+        m.resources
+            .with_label_values(&[K::NAME, "converged"])
+            .set(converged as i64);
+        m.resources
+            .with_label_values(&[K::NAME, "pending"])
+            .set(pending as i64);
+        m.resources
+            .with_label_values(&[K::NAME, "failed"])
+            .set(failed as i64);
+        m.sweep_duration
+            .with_label_values(&[K::NAME])
+            .observe(started.elapsed().as_secs_f64());
+        let now = SystemTime::now();
+        let unix = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        m.last_sweep.with_label_values(&[K::NAME]).set(unix as i64);
+        let prune = self.prune.clone();
+        eng.status.update(K::NAME, move |s: &mut KindStatus| {
+            s.swept = true;
+            s.ready = true;
+            s.last_sweep = Some(rfc3339(now));
+            s.last_error = None;
+            s.converged = converged;
+            s.pending = pending;
+            s.failed = failed;
+            s.prune = prune;
+            s.resources = resources;
+        });
+    }
+}
+
+fn fingerprint<C: Change>(changes: &[C]) -> String {
+    serde_json::to_string(&planned(changes)).unwrap_or_default()
+}
+
+fn planned<C: Change>(changes: &[C]) -> Vec<PlannedChange> {
+    changes
+        .iter()
+        .map(|c| PlannedChange {
+            action: c.action(),
+            fields: c.fields(),
+        })
+        .collect()
+}
+
+async fn apply_one<K: Kind>(
+    eng: &Engine,
+    kind: &K,
+    ctx: &DiffCtx<'_>,
+    name: &str,
+    live: Option<&K::Live>,
+    change: &K::Change,
+) -> Result<(), KindError> {
+    let started = Instant::now();
+    let res = tokio::time::timeout(
+        eng.settings.call_deadline,
+        kind.apply(ctx, name, live, change),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(KindError::new(
+            ErrorClass::Retryable,
+            format!(
+                "{} {name}: {} timed out after {:?}",
+                K::NAME,
+                change.action(),
+                eng.settings.call_deadline
+            ),
+        ))
+    });
+    eng.metrics
+        .apply_duration
+        .observe(started.elapsed().as_secs_f64());
+    let fields = change.fields();
+    audit(K::NAME, name, change.action(), &fields, &res);
+    if res.is_ok() {
+        eng.metrics
+            .changes_applied
+            .with_label_values(&[K::NAME, change.action().as_str()])
+            .inc();
+        eng.record_applied(AppliedChange {
+            kind: K::NAME,
+            name: name.to_string(),
+            action: change.action(),
+            fields,
+        });
+    }
+    res
+}
+
+/// One line per mutating change, at info, under the `audit` target.
+fn audit(
+    kind: &str,
+    name: &str,
+    action: Action,
+    fields: &[FieldChange],
+    res: &Result<(), KindError>,
+) {
+    let fields = serde_json::to_string(fields).unwrap_or_default();
+    match res {
+        Ok(()) => {
+            tracing::info!(target: "audit", kind, name, action = action.as_str(), fields = %fields, outcome = "ok", "applied")
+        }
+        Err(e) => {
+            tracing::info!(target: "audit", kind, name, action = action.as_str(), fields = %fields, outcome = "error", error = %e, "apply failed")
+        }
+    }
+}
+
+impl<K: Kind> Runnable for Controller<K> {
+    fn kind(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn run(self: Box<Self>, engine: Arc<Engine>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin((*self).run_loop(engine))
+    }
+}

@@ -1,0 +1,21 @@
+//! converge: a long-running reconciliation controller that keeps AWS resources in line with
+//! desired-state YAML kept in git.
+//!
+//! The shape, in the order data flows:
+//! - [`desired`]: load a tree of manifests all-or-nothing (errors carry `file:line:column`),
+//!   watch it for changes, keep the last good set.
+//! - [`engine`]: one controller loop per resource kind; per-resource backoff; drift detection;
+//!   ownership, adoption and guarded pruning; status and metrics. The engine knows no AWS service.
+//! - [`kinds`]: one file per resource kind behind the [`engine::Kind`] trait.
+//! - [`aws`]: SDK configuration, the API-call-counting interceptor, error classification.
+//! - [`metrics`] and [`http`]: the Prometheus registry and the `/metrics`, `/healthz`, `/readyz`
+//!   and `/status` endpoints.
+
+pub mod aws;
+pub mod cli;
+pub mod desired;
+pub mod engine;
+pub mod http;
+pub mod kinds;
+pub mod metrics;
+pub mod plan;

@@ -1,0 +1,335 @@
+//! converge's start-up script: arguments → logging → desired state → AWS clients → engine.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::error::ErrorKind;
+use clap::Parser;
+use tokio::sync::watch;
+
+use converge::aws::{self, AwsOptions};
+use converge::cli::{AwsArgs, Cli, Command, LogArgs, LogFormat};
+use converge::desired::watch::Reloader;
+use converge::desired::{self, LoadError};
+use converge::engine::{Engine, Mode, Settings};
+use converge::metrics::Metrics;
+use converge::{http, kinds, plan};
+
+/// Exit code for bad usage (BSD `EX_USAGE`).
+const EXIT_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(EXIT_USAGE),
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("converge: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "converge failed");
+            eprintln!("converge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(a) => Ok(validate(&a.desired.desired)),
+        Command::Plan(a) => {
+            init_logging(&a.log, "warn");
+            let settings = Settings {
+                mode: Mode::Plan,
+                observe_only: true,
+                prune: a.prune,
+                ..settings_from(&a.aws)
+            };
+            one_shot(&a.desired.desired, &a.aws, settings, None).await
+        }
+        Command::Apply(a) => {
+            init_logging(&a.log, "info");
+            let settings = Settings {
+                mode: Mode::Apply,
+                prune: a.prune,
+                max_deletions: a.max_deletions,
+                backoff_min: a.backoff_min,
+                backoff_max: a.backoff_max,
+                resync: Duration::from_secs(5),
+                ..settings_from(&a.aws)
+            };
+            one_shot(&a.desired.desired, &a.aws, settings, Some(a.timeout)).await
+        }
+        Command::Run(a) => {
+            init_logging(&a.log, "info");
+            run(a).await
+        }
+    }
+}
+
+fn settings_from(a: &AwsArgs) -> Settings {
+    Settings {
+        controller_id: a.controller_id.clone(),
+        concurrency: a.concurrency,
+        call_deadline: a.call_timeout + Duration::from_secs(30),
+        ..Settings::default()
+    }
+}
+
+fn aws_options(a: &AwsArgs) -> AwsOptions {
+    AwsOptions {
+        endpoint_url: a.endpoint_url.clone(),
+        region: a.region.clone(),
+        max_attempts: a.max_attempts,
+        call_timeout: a.call_timeout,
+        attempt_timeout: a.attempt_timeout,
+    }
+}
+
+fn init_logging(log: &LogArgs, default: &str) {
+    use tracing_subscriber::EnvFilter;
+    let level = if log.log_level == "info" {
+        default
+    } else {
+        log.log_level.as_str()
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = match log.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+/// `converge validate`: every problem as `path:line:column: message`.
+fn validate(root: &std::path::Path) -> ExitCode {
+    match desired::load(root) {
+        Ok(set) => {
+            println!("ok: {} resource(s) in {}", set.len(), root.display());
+            ExitCode::SUCCESS
+        }
+        Err(LoadError::Invalid(problems)) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!("{} problem(s)", problems.len());
+            ExitCode::FAILURE
+        }
+        Err(e @ LoadError::Unreadable { .. }) => {
+            eprintln!("converge: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Loads the tree for plan/apply; `Err(code)` to exit with.
+fn load_once(root: &std::path::Path) -> Result<desired::DesiredSet, ExitCode> {
+    match desired::load(root) {
+        Ok(mut set) => {
+            set.generation = 1;
+            Ok(set)
+        }
+        Err(LoadError::Invalid(problems)) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!(
+                "converge: the desired state is invalid ({} problem(s)); nothing done",
+                problems.len()
+            );
+            Err(ExitCode::FAILURE)
+        }
+        Err(e @ LoadError::Unreadable { .. }) => {
+            eprintln!("converge: {e}");
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+    }
+}
+
+/// `plan` and `apply`: run every kind's controller until it is done (or the timeout).
+async fn one_shot(
+    root: &std::path::Path,
+    aws_args: &AwsArgs,
+    settings: Settings,
+    timeout: Option<Duration>,
+) -> anyhow::Result<ExitCode> {
+    let set = match load_once(root) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let clients = match aws::clients(&aws_options(aws_args), metrics.clone()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("converge: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let (_desired_tx, desired_rx) = watch::channel(Some(Arc::new(set)));
+    let (_shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mode = settings.mode;
+    let controllers = kinds::controllers(&clients, &settings);
+    let engine = Arc::new(Engine::new(
+        settings,
+        metrics.clone(),
+        desired_rx,
+        shutdown_rx,
+    ));
+    let tasks: Vec<_> = controllers
+        .into_iter()
+        .map(|c| tokio::spawn(c.run(engine.clone())))
+        .collect();
+    let all = futures::future::join_all(tasks);
+    let timed_out = match timeout {
+        Some(t) => tokio::time::timeout(t, all).await.is_err(),
+        None => {
+            all.await;
+            false
+        }
+    };
+    let kinds = engine.status.snapshot();
+    let code = if mode == Mode::Plan {
+        let (text, sum) = plan::render_plan(&kinds);
+        print!("{text}");
+        eprintln!("{}", plan::render_calls(&metrics));
+        if sum.failed + sum.kind_errors > 0 {
+            ExitCode::FAILURE
+        } else if sum.to_change + sum.to_delete + sum.waiting > 0 {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        }
+    } else {
+        let applied = engine.applied.lock().map(|g| g.clone()).unwrap_or_default();
+        let (text, ok) = plan::render_apply(&applied, &kinds);
+        print!("{text}");
+        eprintln!("{}", plan::render_calls(&metrics));
+        if timed_out {
+            eprintln!("converge: not converged within the --timeout");
+        }
+        if ok && !timed_out {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    };
+    Ok(code)
+}
+
+/// `converge run`: the long-running controller.
+async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
+    let root = a.desired.desired.clone();
+    if let Err(e) = desired::check_readable(&root) {
+        eprintln!("converge: {e}");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let (mut reloader, desired_rx) = Reloader::new(root.clone(), metrics.clone());
+    // An invalid tree at start-up is logged; the controller serves and waits for a good one.
+    let _ = reloader.reload();
+    let clients = match aws::clients(&aws_options(&a.aws), metrics.clone()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("converge: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let settings = Settings {
+        mode: Mode::Run,
+        observe_only: a.observe_only,
+        prune: a.prune,
+        max_deletions: a.max_deletions,
+        resync: a.resync,
+        backoff_min: a.backoff_min,
+        backoff_max: a.backoff_max,
+        ..settings_from(&a.aws)
+    };
+    let listener = tokio::net::TcpListener::bind(a.metrics_addr)
+        .await
+        .with_context(|| format!("binding --metrics-addr {}", a.metrics_addr))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(addr = %local, "serving /metrics, /healthz, /readyz, /status");
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let controllers = kinds::controllers(&clients, &settings);
+    tracing::info!(
+        region = %clients.region,
+        controller_id = %settings.controller_id,
+        observe_only = settings.observe_only,
+        prune = settings.prune,
+        resync = ?settings.resync,
+        kinds = controllers.len(),
+        "converge running"
+    );
+    let engine = Arc::new(Engine::new(
+        settings,
+        metrics.clone(),
+        desired_rx,
+        shutdown_rx.clone(),
+    ));
+    let tasks: Vec<_> = controllers
+        .into_iter()
+        .map(|c| tokio::spawn(c.run(engine.clone())))
+        .collect();
+    let watcher = tokio::spawn(reloader.run(a.debounce, a.poll_interval, shutdown_rx.clone()));
+    let mut http_shutdown = shutdown_rx.clone();
+    let server = tokio::spawn(http::serve(listener, engine.clone(), async move {
+        let _ = http_shutdown.wait_for(|s| *s).await;
+    }));
+
+    wait_for_signal().await;
+    tracing::info!(grace = ?a.shutdown_grace, "shutting down: no new sweeps; waiting for in-flight calls");
+    let _ = shutdown_tx.send(true);
+    let drain = async {
+        for t in tasks {
+            let _ = t.await;
+        }
+        let _ = watcher.await;
+        let _ = server.await;
+    };
+    if tokio::time::timeout(a.shutdown_grace, drain).await.is_err() {
+        tracing::warn!("grace period over; exiting with calls still in flight");
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Every metric converge exports, registered on one `prometheus::Registry`.
+//!
+//! Labels stay bounded: kind, state, action, error class, AWS service and operation. Never a
+//! resource name, an ARN or error text.
+
+use std::sync::Mutex;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// All of converge's metrics.
+pub struct Metrics {
+    pub registry: Registry,
+    /// `converge_resources{kind,state}`: state ∈ converged, pending, failed.
+    pub resources: IntGaugeVec,
+    /// `converge_drift_detected_total{kind}`: a converged resource found changed out of band.
+    pub drift_detected: IntCounterVec,
+    /// `converge_changes_applied_total{kind,action}`: action ∈ create, update, delete, tag.
+    pub changes_applied: IntCounterVec,
+    /// `converge_reconcile_errors_total{kind,class}`.
+    pub reconcile_errors: IntCounterVec,
+    /// `converge_sweep_duration_seconds{kind}`.
+    pub sweep_duration: HistogramVec,
+    /// `converge_last_sweep_timestamp_seconds{kind}`: end of the last complete sweep.
+    pub last_sweep: IntGaugeVec,
+    /// `converge_aws_api_calls_total{service,operation}`: every HTTP attempt the SDK makes.
+    pub aws_calls: IntCounterVec,
+    /// `converge_desired_valid`: 1 when the last load of the desired tree succeeded.
+    pub desired_valid: IntGauge,
+    /// `converge_desired_generation`: increases with each changed valid tree.
+    pub desired_generation: IntGauge,
+    /// `converge_desired_info{revision}`: the revision served (one series at a time).
+    pub desired_info: IntGaugeVec,
+    /// `converge_deletions_refused_total`: prune deletions refused by a safety guard.
+    pub deletions_refused: IntCounter,
+    /// `converge_kind_ready{kind}`: 1 once the kind completed a sweep and its last listing worked.
+    pub kind_ready: IntGaugeVec,
+    /// `converge_apply_duration_seconds`: wall time of one AWS mutation (any kind).
+    pub apply_duration: Histogram,
+    revision: Mutex<Option<String>>,
+}
+
+impl Metrics {
+    /// Builds and registers every metric. Fails only on a programming error (a duplicate name).
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let resources = IntGaugeVec::new(
+            Opts::new(
+                "converge_resources",
+                "Desired resources by kind and state (converged, pending, failed).",
+            ),
+            &["kind", "state"],
+        )?;
+        let drift_detected = IntCounterVec::new(
+            Opts::new(
+                "converge_drift_detected_total",
+                "Converged resources found changed out of band.",
+            ),
+            &["kind"],
+        )?;
+        let changes_applied = IntCounterVec::new(
+            Opts::new(
+                "converge_changes_applied_total",
+                "Mutating changes applied, by action (create, update, delete, tag).",
+            ),
+            &["kind", "action"],
+        )?;
+        let reconcile_errors = IntCounterVec::new(
+            Opts::new(
+                "converge_reconcile_errors_total",
+                "Reconcile errors by class (throttled, retryable, terminal, dependency, conflict).",
+            ),
+            &["kind", "class"],
+        )?;
+        let sweep_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "converge_sweep_duration_seconds",
+                "Duration of one sweep of a kind (observe, diff, apply).",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+            ]),
+            &["kind"],
+        )?;
+        let last_sweep = IntGaugeVec::new(
+            Opts::new(
+                "converge_last_sweep_timestamp_seconds",
+                "Unix time at which the last sweep of a kind completed.",
+            ),
+            &["kind"],
+        )?;
+        let aws_calls = IntCounterVec::new(
+            Opts::new(
+                "converge_aws_api_calls_total",
+                "AWS API requests sent (every attempt, retries included).",
+            ),
+            &["service", "operation"],
+        )?;
+        let desired_valid = IntGauge::new(
+            "converge_desired_valid",
+            "1 if the last load of the desired tree succeeded, else 0.",
+        )?;
+        let desired_generation = IntGauge::new(
+            "converge_desired_generation",
+            "Generation of the desired state in force.",
+        )?;
+        let desired_info = IntGaugeVec::new(
+            Opts::new(
+                "converge_desired_info",
+                "The revision of the desired state in force (value always 1).",
+            ),
+            &["revision"],
+        )?;
+        let deletions_refused = IntCounter::new(
+            "converge_deletions_refused_total",
+            "Prune deletions refused by a safety guard (max deletions, empty desired state).",
+        )?;
+        let kind_ready = IntGaugeVec::new(
+            Opts::new(
+                "converge_kind_ready",
+                "1 once a kind completed a sweep and its last listing of AWS succeeded.",
+            ),
+            &["kind"],
+        )?;
+        let apply_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "converge_apply_duration_seconds",
+                "Duration of one mutating change (all its AWS calls).",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        )?;
+        registry.register(Box::new(resources.clone()))?;
+        registry.register(Box::new(drift_detected.clone()))?;
+        registry.register(Box::new(changes_applied.clone()))?;
+        registry.register(Box::new(reconcile_errors.clone()))?;
+        registry.register(Box::new(sweep_duration.clone()))?;
+        registry.register(Box::new(last_sweep.clone()))?;
+        registry.register(Box::new(aws_calls.clone()))?;
+        registry.register(Box::new(desired_valid.clone()))?;
+        registry.register(Box::new(desired_generation.clone()))?;
+        registry.register(Box::new(desired_info.clone()))?;
+        registry.register(Box::new(deletions_refused.clone()))?;
+        registry.register(Box::new(kind_ready.clone()))?;
+        registry.register(Box::new(apply_duration.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Metrics {
+            registry,
+            resources,
+            drift_detected,
+            changes_applied,
+            reconcile_errors,
+            sweep_duration,
+            last_sweep,
+            aws_calls,
+            desired_valid,
+            desired_generation,
+            desired_info,
+            deletions_refused,
+            kind_ready,
+            apply_duration,
+            revision: Mutex::new(None),
+        })
+    }
+
+    /// Makes every per-kind series exist (at 0) from the start, so alerts and dashboards see
+    /// them before the first event.
+    pub fn init_kind(&self, kind: &str) {
+        for state in ["converged", "pending", "failed"] {
+            self.resources.with_label_values(&[kind, state]).set(0);
+        }
+        self.drift_detected.with_label_values(&[kind]);
+        for action in ["create", "update", "delete", "tag"] {
+            self.changes_applied.with_label_values(&[kind, action]);
+        }
+        for class in [
+            "throttled",
+            "retryable",
+            "terminal",
+            "dependency",
+            "conflict",
+        ] {
+            self.reconcile_errors.with_label_values(&[kind, class]);
+        }
+        self.kind_ready.with_label_values(&[kind]).set(0);
+    }
+
+    /// Replaces the `converge_desired_info` series with the new revision (one series at a time).
+    pub fn set_revision(&self, revision: Option<&str>) {
+        let Ok(mut cur) = self.revision.lock() else {
+            return;
+        };
+        let new = revision.unwrap_or("unknown").to_string();
+        if let Some(old) = cur.as_ref() {
+            if *old == new {
+                return;
+            }
+            let _ = self.desired_info.remove_label_values(&[old]);
+        }
+        self.desired_info.with_label_values(&[&new]).set(1);
+        *cur = Some(new);
+    }
+
+    /// `("Service.Operation", count)` for every AWS operation called so far, sorted.
+    pub fn aws_calls_families(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        for mf in self.registry.gather() {
+            if mf.name() != "converge_aws_api_calls_total" {
+                continue;
+            }
+            for m in mf.get_metric() {
+                let label = |n: &str| {
+                    m.get_label()
+                        .iter()
+                        .find(|l| l.name() == n)
+                        .map(|l| l.value().to_string())
+                        .unwrap_or_default()
+                };
+                out.push((
+                    format!("{}.{}", label("service"), label("operation")),
+                    m.get_counter().get_value() as u64,
+                ));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let enc = TextEncoder::new();
+        if let Err(e) = enc.encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revision_info_keeps_one_series() {
+        let m = Metrics::new().unwrap();
+        m.set_revision(Some("abc"));
+        m.set_revision(Some("def"));
+        let text = m.render();
+        assert!(text.contains("converge_desired_info{revision=\"def\"} 1"));
+        assert!(!text.contains("revision=\"abc\""));
+    }
+
+    #[test]
+    fn kind_series_exist_at_zero() {
+        let m = Metrics::new().unwrap();
+        m.init_kind("Queue");
+        let text = m.render();
+        assert!(text.contains("converge_resources{kind=\"Queue\",state=\"failed\"} 0"));
+        assert!(text.contains("converge_changes_applied_total{action=\"tag\",kind=\"Queue\"} 0"));
+    }
+}
