@@ -40,6 +40,12 @@ pub enum AwsError {
 pub struct Clients {
     pub region: String,
     pub sqs: aws_sdk_sqs::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub elb: aws_sdk_elasticloadbalancing::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// Loads the standard AWS configuration chain (environment, profile, SSO, IMDS) with our
@@ -63,12 +69,25 @@ pub async fn clients(opts: &AwsOptions, metrics: Arc<Metrics>) -> Result<Clients
     let sdk: SdkConfig = loader.load().await;
     let region = sdk.region().ok_or(AwsError::NoRegion)?.to_string();
     let counter = CallCounter { metrics };
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&sdk)
-            .interceptor(counter.clone())
-            .build(),
-    );
-    Ok(Clients { region, sqs })
+    macro_rules! client {
+        ($sdk:ident) => {
+            $sdk::Client::from_conf(
+                $sdk::config::Builder::from(&sdk)
+                    .interceptor(counter.clone())
+                    .build(),
+            )
+        };
+    }
+    Ok(Clients {
+        region,
+        sqs: client!(aws_sdk_sqs),
+        ec2: client!(aws_sdk_ec2),
+        iam: client!(aws_sdk_iam),
+        elb: client!(aws_sdk_elasticloadbalancing),
+        route53: client!(aws_sdk_route53),
+        autoscaling: client!(aws_sdk_autoscaling),
+        cloudwatch: client!(aws_sdk_cloudwatch),
+    })
 }
 
 /// Counts every HTTP attempt (retries included) as

@@ -159,18 +159,10 @@ pub fn load(root: &Path) -> Result<DesiredSet, LoadError> {
         file.hash(&mut fingerprint);
         text.hash(&mut fingerprint);
         for doc in parse_file(&file, &text, &mut problems) {
-            let by_name = set.resources.entry(doc.kind.clone()).or_default();
-            if let Some(first) = by_name.get(&doc.name) {
-                problems.push(Problem {
-                    origin: doc.origin.clone(),
-                    message: format!(
-                        "duplicate {} `{}`: also defined at {}",
-                        doc.kind, doc.name, first.origin
-                    ),
-                });
-                continue;
+            for extra in derived(&doc, &mut problems) {
+                insert(&mut set, extra, &mut problems);
             }
-            by_name.insert(doc.name.clone(), doc);
+            insert(&mut set, doc, &mut problems);
         }
     }
     if problems.is_empty() {
@@ -179,6 +171,73 @@ pub fn load(root: &Path) -> Result<DesiredSet, LoadError> {
     } else {
         Err(LoadError::Invalid(problems))
     }
+}
+
+/// Adds a resource, or reports it as a duplicate of the one already there.
+fn insert(set: &mut DesiredSet, doc: DesiredResource, problems: &mut Vec<Problem>) {
+    let by_name = set.resources.entry(doc.kind.clone()).or_default();
+    if let Some(first) = by_name.get(&doc.name) {
+        problems.push(Problem {
+            origin: doc.origin.clone(),
+            message: format!(
+                "duplicate {} `{}`: also defined at {}",
+                doc.kind, doc.name, first.origin
+            ),
+        });
+        return;
+    }
+    by_name.insert(doc.name.clone(), doc);
+}
+
+/// The resources `doc` implies (e.g. a load balancer's CNAME records), validated like
+/// written ones and located at `doc`.
+fn derived(doc: &DesiredResource, problems: &mut Vec<Problem>) -> Vec<DesiredResource> {
+    let mut out = Vec::new();
+    for d in kinds::expand(&doc.kind, &doc.name, &doc.spec) {
+        let spec = match kinds::spec_from_value(d.kind, d.spec) {
+            Ok(v) => v,
+            Err(message) => {
+                problems.push(Problem {
+                    origin: doc.origin.clone(),
+                    message: format!(
+                        "{} `{}` implies an invalid {}: {message}",
+                        doc.kind, doc.name, d.kind
+                    ),
+                });
+                continue;
+            }
+        };
+        let mut bad = false;
+        if let Err(message) = kinds::validate_name(d.kind, &d.name) {
+            problems.push(Problem {
+                origin: doc.origin.clone(),
+                message,
+            });
+            bad = true;
+        }
+        for message in kinds::validate_spec(d.kind, &d.name, &spec) {
+            problems.push(Problem {
+                origin: doc.origin.clone(),
+                message: format!("{} `{}`: {message}", d.kind, d.name),
+            });
+            bad = true;
+        }
+        if bad {
+            continue;
+        }
+        out.push(DesiredResource {
+            kind: d.kind.to_string(),
+            hash: hash_json(&spec),
+            labels: BTreeMap::from([(
+                "converge/derived-from".to_string(),
+                format!("{}/{}", doc.kind, doc.name),
+            )]),
+            name: d.name,
+            spec,
+            origin: doc.origin.clone(),
+        });
+    }
+    out
 }
 
 /// Checks that `root` is a readable directory (used before any port is bound).

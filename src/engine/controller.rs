@@ -100,8 +100,7 @@ pub trait Runnable: Send {
     fn run(self: Box<Self>, engine: Arc<Engine>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
-struct Desired<S> {
-    spec: S,
+struct Meta {
     hash: u64,
     source: String,
 }
@@ -133,7 +132,9 @@ enum Outcome<C> {
 /// The loop of one kind.
 pub struct Controller<K: Kind> {
     kind: Arc<K>,
-    specs: BTreeMap<String, Desired<K::Spec>>,
+    /// name → desired spec, this kind's part of the desired generation in force.
+    specs: BTreeMap<String, K::Spec>,
+    meta: BTreeMap<String, Meta>,
     generation: u64,
     tracked: HashMap<String, Track>,
     backoffs: Backoffs<String>,
@@ -149,6 +150,7 @@ impl<K: Kind> Controller<K> {
         Controller {
             kind: Arc::new(kind),
             specs: BTreeMap::new(),
+            meta: BTreeMap::new(),
             generation: 0,
             tracked: HashMap::new(),
             backoffs: Backoffs::new(settings.backoff_min, settings.backoff_max),
@@ -212,13 +214,14 @@ impl<K: Kind> Controller<K> {
         }
         self.generation = desired.generation;
         let mut specs = BTreeMap::new();
+        let mut meta = BTreeMap::new();
         for (name, res) in desired.of_kind(K::NAME).into_iter().flatten() {
             match serde_json::from_value::<K::Spec>(res.spec.clone()) {
                 Ok(spec) => {
-                    specs.insert(
+                    specs.insert(name.clone(), spec);
+                    meta.insert(
                         name.clone(),
-                        Desired {
-                            spec,
+                        Meta {
                             hash: res.hash,
                             source: res.origin.to_string(),
                         },
@@ -230,14 +233,15 @@ impl<K: Kind> Controller<K> {
                 }
             }
         }
-        for (name, new) in &specs {
-            if self.specs.get(name).map(|d| d.hash) != Some(new.hash) {
+        for (name, new) in &meta {
+            if self.meta.get(name).map(|m| m.hash) != Some(new.hash) {
                 self.backoffs.forget(name);
             }
         }
         self.tracked.retain(|n, _| specs.contains_key(n));
         self.backoffs.retain(|n| specs.contains_key(n));
         self.specs = specs;
+        self.meta = meta;
         let _ = eng;
     }
 
@@ -264,9 +268,8 @@ impl<K: Kind> Controller<K> {
         let started = Instant::now();
         let settings = &eng.settings;
         let kind = self.kind.clone();
-        let names: BTreeSet<String> = self.specs.keys().cloned().collect();
         let scope = Scope {
-            desired: &names,
+            desired: &self.specs,
             all: settings.prune,
         };
         let observed =
@@ -307,7 +310,8 @@ impl<K: Kind> Controller<K> {
         // Diff every resource that is due.
         let now = Instant::now();
         let mut outcomes: Vec<(String, Outcome<K::Change>)> = Vec::new();
-        for (name, d) in &self.specs {
+        for (name, spec) in &self.specs {
+            let hash = self.meta.get(name).map(|m| m.hash);
             if self.backoffs.is_waiting(name, now) {
                 continue;
             }
@@ -327,7 +331,7 @@ impl<K: Kind> Controller<K> {
                 }
             }
             let track = self.tracked.get(name);
-            let outcome = match K::diff(&ctx, name, &d.spec, live) {
+            let outcome = match K::diff(&ctx, name, spec, live) {
                 Err(p) => Outcome::Waiting(p.waiting_for),
                 Ok(c) if c.is_empty() => Outcome::Converged,
                 Ok(c)
@@ -343,7 +347,7 @@ impl<K: Kind> Controller<K> {
                 }
                 Ok(changes) => Outcome::Changes {
                     drift: track.is_some_and(|t| {
-                        t.state == Some(State::Converged) && t.converged_hash == Some(d.hash)
+                        t.state == Some(State::Converged) && t.converged_hash == hash
                     }),
                     changes,
                 },
@@ -402,7 +406,7 @@ impl<K: Kind> Controller<K> {
         let now = Instant::now();
         self.changed = false;
         for (name, outcome, applied, _partial) in results {
-            let hash = self.specs.get(&name).map(|d| d.hash);
+            let hash = self.meta.get(&name).map(|m| m.hash);
             let t = self.tracked.entry(name.clone()).or_default();
             t.applied_last_sweep = (!applied.is_empty()).then(|| fingerprint(&applied));
             if !applied.is_empty() {
@@ -568,7 +572,7 @@ impl<K: Kind> Controller<K> {
     fn publish_status(&self, eng: &Engine, started: Instant) {
         let mut resources = Vec::with_capacity(self.specs.len());
         let (mut converged, mut pending, mut failed) = (0, 0, 0);
-        for (name, d) in &self.specs {
+        for (name, m) in &self.meta {
             let t = self.tracked.get(name);
             let state = t.and_then(|t| t.state).unwrap_or(State::Pending);
             match state {
@@ -586,7 +590,7 @@ impl<K: Kind> Controller<K> {
                 last_change: t.and_then(|t| t.last_change.map(rfc3339)),
                 pending_changes: t.map(|t| t.pending.clone()).unwrap_or_default(),
                 attempts: self.backoffs.attempts(name),
-                source: d.source.clone(),
+                source: m.source.clone(),
             });
         }
         let m = &eng.metrics;

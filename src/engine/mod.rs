@@ -11,7 +11,7 @@ pub mod controller;
 pub mod facts;
 pub mod status;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -171,10 +171,19 @@ impl DiffCtx<'_> {
     }
 }
 
+/// A resource implied by another one (see [`Kind::expand`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    pub kind: &'static str,
+    pub name: String,
+    /// The spec, as the derived kind's YAML would be written.
+    pub spec: serde_json::Value,
+}
+
 /// What the engine asks a kind to observe.
-pub struct Scope<'a> {
-    /// The names desired for this kind.
-    pub desired: &'a BTreeSet<String>,
+pub struct Scope<'a, S> {
+    /// The desired resources of this kind: name → spec.
+    pub desired: &'a BTreeMap<String, S>,
     /// Also observe resources that are not desired (needed to find prune candidates).
     pub all: bool,
 }
@@ -203,10 +212,18 @@ pub trait Kind: Send + Sync + Sized + 'static {
         Vec::new()
     }
 
-    /// All resources of this kind in `scope`, in as few API calls as the API allows.
+    /// Resources of other kinds that this resource implies (e.g. a load balancer's `cnames`
+    /// become `DnsRecord`s). They are loaded, validated and reconciled like written ones.
+    fn expand(_name: &str, _spec: &Self::Spec) -> Vec<Derived> {
+        Vec::new()
+    }
+
+    /// All resources of this kind in `scope`, in as few API calls as the API allows. It may
+    /// return more than the scope (e.g. every security group a single listing returned): the
+    /// engine diffs only desired ones, prunes only owned ones, and publishes facts for all.
     fn observe(
         &self,
-        scope: &Scope<'_>,
+        scope: &Scope<'_, Self::Spec>,
     ) -> impl Future<Output = Result<Observed<Self::Live>, KindError>> + Send;
 
     /// The owner recorded on a live resource (the `converge:managed-by` tag), if any.

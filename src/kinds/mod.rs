@@ -2,8 +2,12 @@
 //! them (one line each in the `registry!` call below) so the loader can type their specs and
 //! the engine can run their controllers.
 
+pub mod dns_record;
+pub mod iam_role;
 pub mod json;
+pub mod load_balancer;
 pub mod queue;
+pub mod security_group;
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _};
 use serde::Deserialize;
@@ -21,6 +25,12 @@ fn typed<'de, K: Kind, D: Deserializer<'de>>(d: D) -> Result<Spanned<serde_json:
 fn roundtrip<K: Kind>(v: serde_json::Value) -> Result<serde_json::Value, String> {
     let spec: K::Spec = serde_json::from_value(v).map_err(|e| e.to_string())?;
     serde_json::to_value(&spec).map_err(|e| e.to_string())
+}
+
+fn derive<K: Kind>(name: &str, v: &serde_json::Value) -> Vec<crate::engine::Derived> {
+    serde_json::from_value::<K::Spec>(v.clone())
+        .map(|spec| K::expand(name, &spec))
+        .unwrap_or_default()
 }
 
 fn check<K: Kind>(name: &str, v: &serde_json::Value) -> Vec<String> {
@@ -74,6 +84,14 @@ macro_rules! registry {
             }
         }
 
+        /// Resources implied by this one (see `Kind::expand`).
+        pub fn expand(kind: &str, name: &str, v: &serde_json::Value) -> Vec<crate::engine::Derived> {
+            match kind {
+                $(k if k == <$k as Kind>::NAME => derive::<$k>(name, v),)+
+                _ => Vec::new(),
+            }
+        }
+
         /// One controller per kind.
         pub fn controllers(clients: &Clients, settings: &Settings) -> Vec<Box<dyn Runnable>> {
             vec![$(Box::new(Controller::new(<$k>::new(clients), settings)),)+]
@@ -81,4 +99,10 @@ macro_rules! registry {
     };
 }
 
-registry!(queue::Queue);
+registry!(
+    queue::Queue,
+    security_group::SecurityGroup,
+    iam_role::IamRole,
+    load_balancer::LoadBalancer,
+    dns_record::DnsRecord,
+);

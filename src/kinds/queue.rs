@@ -489,7 +489,10 @@ impl Kind for Queue {
         problems
     }
 
-    async fn observe(&self, scope: &Scope<'_>) -> Result<Observed<LiveQueue>, KindError> {
+    async fn observe(
+        &self,
+        scope: &Scope<'_, QueueSpec>,
+    ) -> Result<Observed<LiveQueue>, KindError> {
         let urls: Vec<String> = self
             .client
             .list_queues()
@@ -502,7 +505,7 @@ impl Kind for Queue {
             .map_err(|e| classify("ListQueues", "(all queues)", &e, TERMINAL))?;
         let wanted: Vec<String> = urls
             .into_iter()
-            .filter(|u| scope.all || scope.desired.contains(queue_name(u)))
+            .filter(|u| scope.all || scope.desired.contains_key(queue_name(u)))
             .collect();
         let read: Vec<Option<LiveQueue>> = stream::iter(wanted)
             .map(|url| self.read(url))

@@ -46,12 +46,13 @@ fn start_moto() -> Moto {
          access to PyPI).\nHint: run `scripts/moto install` by hand.\n{}",
         String::from_utf8_lossy(&install.stderr)
     );
-    let bin = String::from_utf8_lossy(&install.stdout).trim().to_string();
+    let bin = repo().join("scripts/moto").display().to_string();
     let port = free_port();
     let log = std::env::temp_dir().join(format!("converge-moto-{port}.log"));
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; read _line; kill $pid 2>/dev/null; wait $pid 2>/dev/null"#)
+        // moto (patched) behind the CloudWatch CBOR shim; both stop when this shell's stdin closes.
+        .arg(r#""$0" serve-with-shim "$1" >"$2" 2>&1 & pid=$!; read _line; kill $pid 2>/dev/null; wait $pid 2>/dev/null"#)
         .arg(&bin)
         .arg(port.to_string())
         .arg(&log)
@@ -432,4 +433,19 @@ pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, tags: &[(&str, 
         .send()
         .await
         .expect("create queue out of band");
+}
+
+/// SDK configuration pointing at moto, for building any service client in tests:
+/// `aws_sdk_ec2::Client::new(&sdk_config())`.
+pub fn sdk_config() -> aws_types::SdkConfig {
+    aws_types::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_types::region::Region::new(REGION))
+        .endpoint_url(&moto().endpoint)
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("testing", "testing", None, None, "tests"),
+            ),
+        )
+        .build()
 }
