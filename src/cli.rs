@@ -134,6 +134,10 @@ pub struct RunArgs {
     /// The desired directory is also re-read this often, in case a filesystem event was missed.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub poll_interval: Duration,
+    /// Append one JSON line per mutating AWS change to this file (time, revision, kind, name,
+    /// action, fields changed, outcome). The same records go to the log at info.
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
     /// On SIGTERM/SIGINT, how long in-flight AWS calls may take to finish before exit.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -166,6 +170,9 @@ pub struct ApplyArgs {
     /// Most deletions allowed in this run.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_deletions: u32,
+    /// Append one JSON line per mutating AWS change to this file (see `run --audit-log`).
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
     /// Give up (exit 1) if not converged within this time.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,

@@ -13,6 +13,7 @@ use converge::aws::{self, AwsOptions};
 use converge::cli::{AwsArgs, Cli, Command, LogArgs, LogFormat};
 use converge::desired::watch::Reloader;
 use converge::desired::{self, LoadError};
+use converge::engine::audit::AuditLog;
 use converge::engine::{Engine, Mode, Settings};
 use converge::metrics::Metrics;
 use converge::{http, kinds, plan};
@@ -62,7 +63,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 prune: a.prune,
                 ..settings_from(&a.aws)
             };
-            one_shot(&a.desired.desired, &a.aws, settings, None).await
+            one_shot(&a.desired.desired, &a.aws, settings, None, None).await
         }
         Command::Apply(a) => {
             init_logging(&a.log, "info");
@@ -75,7 +76,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 resync: Duration::from_secs(5),
                 ..settings_from(&a.aws)
             };
-            one_shot(&a.desired.desired, &a.aws, settings, Some(a.timeout)).await
+            one_shot(
+                &a.desired.desired,
+                &a.aws,
+                settings,
+                Some(a.timeout),
+                a.audit_log.as_deref(),
+            )
+            .await
         }
         Command::Run(a) => {
             init_logging(&a.log, "info");
@@ -175,9 +183,14 @@ async fn one_shot(
     aws_args: &AwsArgs,
     settings: Settings,
     timeout: Option<Duration>,
+    audit_log: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
     let set = match load_once(root) {
         Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let audit = match open_audit(audit_log) {
+        Ok(a) => a,
         Err(code) => return Ok(code),
     };
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
@@ -192,12 +205,8 @@ async fn one_shot(
     let (_shutdown_tx, shutdown_rx) = watch::channel(false);
     let mode = settings.mode;
     let controllers = kinds::controllers(&clients, &settings);
-    let engine = Arc::new(Engine::new(
-        settings,
-        metrics.clone(),
-        desired_rx,
-        shutdown_rx,
-    ));
+    let engine =
+        Arc::new(Engine::new(settings, metrics.clone(), desired_rx, shutdown_rx).with_audit(audit));
     let tasks: Vec<_> = controllers
         .into_iter()
         .map(|c| tokio::spawn(c.run(engine.clone())))
@@ -246,6 +255,10 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("converge: {e}");
         return Ok(ExitCode::from(EXIT_USAGE));
     }
+    let audit = match open_audit(a.audit_log.as_deref()) {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let (mut reloader, desired_rx) = Reloader::new(root.clone(), metrics.clone());
     // An invalid tree at start-up is logged; the controller serves and waits for a good one.
@@ -284,12 +297,9 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
         kinds = controllers.len(),
         "converge running"
     );
-    let engine = Arc::new(Engine::new(
-        settings,
-        metrics.clone(),
-        desired_rx,
-        shutdown_rx.clone(),
-    ));
+    let engine = Arc::new(
+        Engine::new(settings, metrics.clone(), desired_rx, shutdown_rx.clone()).with_audit(audit),
+    );
     let tasks: Vec<_> = controllers
         .into_iter()
         .map(|c| tokio::spawn(c.run(engine.clone())))
@@ -315,6 +325,17 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens `--audit-log`; an unwritable path is a usage error (exit 64, before any port is bound).
+fn open_audit(path: Option<&std::path::Path>) -> Result<AuditLog, ExitCode> {
+    match path {
+        None => Ok(AuditLog::default()),
+        Some(p) => AuditLog::open(p).map_err(|e| {
+            eprintln!("converge: cannot open --audit-log {}: {e}", p.display());
+            ExitCode::from(EXIT_USAGE)
+        }),
+    }
 }
 
 async fn wait_for_signal() {

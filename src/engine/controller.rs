@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::audit::AuditLog;
 use super::backoff::Backoffs;
 use super::facts::Facts;
 use super::status::{
@@ -47,6 +48,8 @@ pub struct Engine {
     pub shutdown: watch::Receiver<bool>,
     /// Every change applied since start (bounded: the newest 10,000).
     pub applied: Mutex<Vec<AppliedChange>>,
+    /// Where mutating changes are recorded (besides the log).
+    pub audit: AuditLog,
     deletions: Mutex<(u64, u32)>,
 }
 
@@ -65,8 +68,15 @@ impl Engine {
             desired,
             shutdown,
             applied: Mutex::new(Vec::new()),
+            audit: AuditLog::default(),
             deletions: Mutex::new((0, 0)),
         }
+    }
+
+    /// Records mutating changes in `audit` too.
+    pub fn with_audit(mut self, audit: AuditLog) -> Engine {
+        self.audit = audit;
+        self
     }
 
     /// Takes one deletion from the budget of `generation`; false when it is spent.
@@ -520,7 +530,15 @@ impl<K: Kind> Controller<K> {
                     format!("deleting {} {name} timed out", K::NAME),
                 ))
             });
-            audit(K::NAME, name, Action::Delete, &[], &res);
+            eng.audit.record(
+                &eng.settings.controller_id,
+                desired.revision.as_deref(),
+                K::NAME,
+                name,
+                Action::Delete,
+                &[],
+                &res,
+            );
             match res {
                 Ok(()) => {
                     eng.metrics
@@ -670,7 +688,15 @@ async fn apply_one<K: Kind>(
         .apply_duration
         .observe(started.elapsed().as_secs_f64());
     let fields = change.fields();
-    audit(K::NAME, name, change.action(), &fields, &res);
+    eng.audit.record(
+        &eng.settings.controller_id,
+        ctx.desired.revision.as_deref(),
+        K::NAME,
+        name,
+        change.action(),
+        &fields,
+        &res,
+    );
     if res.is_ok() {
         eng.metrics
             .changes_applied
@@ -684,25 +710,6 @@ async fn apply_one<K: Kind>(
         });
     }
     res
-}
-
-/// One line per mutating change, at info, under the `audit` target.
-fn audit(
-    kind: &str,
-    name: &str,
-    action: Action,
-    fields: &[FieldChange],
-    res: &Result<(), KindError>,
-) {
-    let fields = serde_json::to_string(fields).unwrap_or_default();
-    match res {
-        Ok(()) => {
-            tracing::info!(target: "audit", kind, name, action = action.as_str(), fields = %fields, outcome = "ok", "applied")
-        }
-        Err(e) => {
-            tracing::info!(target: "audit", kind, name, action = action.as_str(), fields = %fields, outcome = "error", error = %e, "apply failed")
-        }
-    }
 }
 
 impl<K: Kind> Runnable for Controller<K> {

@@ -6,6 +6,7 @@
 //! timer, per-resource backoff), drift detection, ownership and adoption, guarded pruning,
 //! status and metrics.
 
+pub mod audit;
 pub mod backoff;
 pub mod controller;
 pub mod facts;

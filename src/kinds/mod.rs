@@ -2,10 +2,12 @@
 //! them (one line each in the `registry!` call below) so the loader can type their specs and
 //! the engine can run their controllers.
 
+pub mod auto_scaling_group;
 pub mod dns_record;
 pub mod iam_role;
 pub mod json;
 pub mod load_balancer;
+pub mod metric_alarm;
 pub mod queue;
 pub mod security_group;
 
@@ -105,4 +107,6 @@ registry!(
     iam_role::IamRole,
     load_balancer::LoadBalancer,
     dns_record::DnsRecord,
+    auto_scaling_group::AutoScalingGroup,
+    metric_alarm::MetricAlarm,
 );

@@ -1,0 +1,89 @@
+//! The audit log: one JSON line per mutating AWS change (`--audit-log PATH`), and the same
+//! record in the log at info under the `audit` target.
+//!
+//! A record holds the time, the desired revision, kind, name, action, the fields changed
+//! (`from` → `to`, as the kind describes them: policy documents and user data summarised,
+//! never dumped) and the outcome.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::status::rfc3339;
+use super::{Action, FieldChange, KindError};
+
+/// One audit record.
+#[derive(Debug, Serialize)]
+pub struct Record<'a> {
+    pub time: String,
+    pub revision: Option<&'a str>,
+    pub controller_id: &'a str,
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub action: Action,
+    pub fields: &'a [FieldChange],
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Where audit records go besides the log.
+#[derive(Default)]
+pub struct AuditLog {
+    file: Option<Mutex<File>>,
+}
+
+impl AuditLog {
+    /// Appends to `path` (created if missing).
+    pub fn open(path: &Path) -> std::io::Result<AuditLog> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(AuditLog {
+            file: Some(Mutex::new(file)),
+        })
+    }
+
+    /// Records one change and its outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        controller_id: &str,
+        revision: Option<&str>,
+        kind: &str,
+        name: &str,
+        action: Action,
+        fields: &[FieldChange],
+        res: &Result<(), KindError>,
+    ) {
+        let rec = Record {
+            time: rfc3339(SystemTime::now()),
+            revision,
+            controller_id,
+            kind,
+            name,
+            action,
+            fields,
+            outcome: if res.is_ok() { "ok" } else { "error" },
+            error: res.as_ref().err().map(|e| e.message.clone()),
+        };
+        let line = serde_json::to_string(&rec).unwrap_or_default();
+        match res {
+            Ok(()) => {
+                tracing::info!(target: "audit", kind, name, action = action.as_str(), revision = revision.unwrap_or("-"), record = %line, "applied")
+            }
+            Err(e) => {
+                tracing::info!(target: "audit", kind, name, action = action.as_str(), revision = revision.unwrap_or("-"), record = %line, error = %e, "apply failed")
+            }
+        }
+        if let Some(f) = &self.file {
+            if let Ok(mut f) = f.lock() {
+                if let Err(e) = writeln!(f, "{line}").and_then(|_| f.flush()) {
+                    tracing::error!(error = %e, "cannot write the audit log");
+                }
+            }
+        }
+    }
+}
