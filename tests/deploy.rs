@@ -52,7 +52,11 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run scripts/check-alerts");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
 }
@@ -61,14 +65,31 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
 async fn the_audit_log_records_every_mutating_change_with_the_revision() {
     let d = Desired::new();
     let p = unique("audit");
-    d.write("q.yaml", &queue_doc(&format!("{p}-q"), "attributes: {VisibilityTimeout: 45}\ntags: {team: ops}"));
+    d.write(
+        "q.yaml",
+        &queue_doc(
+            &format!("{p}-q"),
+            "attributes: {VisibilityTimeout: 45}\ntags: {team: ops}",
+        ),
+    );
     std::fs::write(d.path().join(".converge-revision"), "feedc0de\n").unwrap();
     let log = d.path().join("audit.jsonl");
     let id = unique("ctl");
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id, "--audit-log", log.to_str().unwrap()]);
+    let out = converge(&[
+        "apply",
+        "--desired",
+        &d.path_str(),
+        "--controller-id",
+        &id,
+        "--audit-log",
+        log.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = std::fs::read_to_string(&log).expect("audit log written");
-    let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
     assert_eq!(records.len(), 1, "{text}");
     let r = &records[0];
     assert_eq!(r["kind"], "Queue");
@@ -78,11 +99,24 @@ async fn the_audit_log_records_every_mutating_change_with_the_revision() {
     assert_eq!(r["revision"], "feedc0de");
     assert_eq!(r["controller_id"], id.as_str());
     assert!(r["time"].as_str().unwrap().ends_with('Z'));
-    assert!(r["fields"].as_array().unwrap().iter().any(|f| f["field"] == "attributes.VisibilityTimeout" && f["to"] == "45"), "{r}");
+    assert!(
+        r["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["field"] == "attributes.VisibilityTimeout" && f["to"] == "45"),
+        "{r}"
+    );
     // Also in the log at info.
     assert!(stderr(&out).contains("applied"), "{}", stderr(&out));
     // An unwritable audit log is a usage error, before anything is done.
-    let out = converge(&["apply", "--desired", &d.path_str(), "--audit-log", "/nonexistent/dir/audit.jsonl"]);
+    let out = converge(&[
+        "apply",
+        "--desired",
+        &d.path_str(),
+        "--audit-log",
+        "/nonexistent/dir/audit.jsonl",
+    ]);
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
 }
 
@@ -92,53 +126,132 @@ fn the_git_hooks_deploy_valid_pushes_and_reject_invalid_ones() {
     let bare = base.path().join("desired.git");
     let deploy = base.path().join("srv");
     let work = base.path().join("work");
-    assert!(git(base.path(), &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()]).status.success());
+    assert!(git(
+        base.path(),
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()]
+    )
+    .status
+    .success());
     for hook in ["pre-receive", "post-receive"] {
-        std::fs::copy(repo_file(&format!("deploy/git/{hook}")), bare.join("hooks").join(hook)).unwrap();
+        std::fs::copy(
+            repo_file(&format!("deploy/git/{hook}")),
+            bare.join("hooks").join(hook),
+        )
+        .unwrap();
     }
-    git(&bare, &["config", "converge.deployDir", deploy.to_str().unwrap()]);
+    git(
+        &bare,
+        &["config", "converge.deployDir", deploy.to_str().unwrap()],
+    );
     git(&bare, &["config", "converge.binary", converge_bin()]);
     git(&bare, &["config", "converge.path", "desired"]);
-    assert!(git(base.path(), &["clone", "-q", bare.to_str().unwrap(), work.to_str().unwrap()]).status.success());
+    assert!(git(
+        base.path(),
+        &[
+            "clone",
+            "-q",
+            bare.to_str().unwrap(),
+            work.to_str().unwrap()
+        ]
+    )
+    .status
+    .success());
     git(&work, &["checkout", "-q", "-b", "main"]);
 
     // Push 1: valid.
     let p = unique("hook");
-    write_atomic(&work.join("desired/q.yaml"), &queue_doc(&format!("{p}-one"), ""));
+    write_atomic(
+        &work.join("desired/q.yaml"),
+        &queue_doc(&format!("{p}-one"), ""),
+    );
     git(&work, &["add", "-A"]);
     git(&work, &["commit", "-q", "-m", "one queue"]);
     let push = git(&work, &["push", "-q", "origin", "main"]);
-    assert!(push.status.success(), "valid push rejected: {}", String::from_utf8_lossy(&push.stderr));
-    let first = String::from_utf8_lossy(&git(&work, &["rev-parse", "HEAD"]).stdout).trim().to_string();
+    assert!(
+        push.status.success(),
+        "valid push rejected: {}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    let first = String::from_utf8_lossy(&git(&work, &["rev-parse", "HEAD"]).stdout)
+        .trim()
+        .to_string();
     let current = deploy.join("current");
-    assert_eq!(std::fs::read_to_string(current.join(".converge-revision")).unwrap().trim(), first);
+    assert_eq!(
+        std::fs::read_to_string(current.join(".converge-revision"))
+            .unwrap()
+            .trim(),
+        first
+    );
 
     // converge runs on `current` and reports the revision.
-    let run = Running::start(current.to_str().unwrap(), &["--controller-id", &unique("ctl"), "--resync", "30s"]);
-    run.wait_for("first revision", 20, |r| r.metric(&format!("converge_desired_info{{revision=\"{first}\"}}")) == 1.0);
+    let run = Running::start(
+        current.to_str().unwrap(),
+        &["--controller-id", &unique("ctl"), "--resync", "30s"],
+    );
+    run.wait_for("first revision", 20, |r| {
+        r.metric(&format!("converge_desired_info{{revision=\"{first}\"}}")) == 1.0
+    });
 
     // Push 2: invalid — rejected with the error and its location; nothing changes.
-    write_atomic(&work.join("desired/q.yaml"), &format!("{}  bogus: true\n", queue_doc(&format!("{p}-one"), "tags: {a: b}")));
+    write_atomic(
+        &work.join("desired/q.yaml"),
+        &format!(
+            "{}  bogus: true\n",
+            queue_doc(&format!("{p}-one"), "tags: {a: b}")
+        ),
+    );
     git(&work, &["commit", "-q", "-am", "broken"]);
     let push = git(&work, &["push", "origin", "main"]);
     let err = String::from_utf8_lossy(&push.stderr).to_string();
     assert!(!push.status.success(), "invalid push accepted: {err}");
-    assert!(err.contains("push rejected") && err.contains("desired/q.yaml:8:3: unknown field `bogus`"), "{err}");
-    assert_eq!(std::fs::read_to_string(current.join(".converge-revision")).unwrap().trim(), first);
+    assert!(
+        err.contains("push rejected") && err.contains("desired/q.yaml:8:3: unknown field `bogus`"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(current.join(".converge-revision"))
+            .unwrap()
+            .trim(),
+        first
+    );
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(run.metric(&format!("converge_desired_info{{revision=\"{first}\"}}")), 1.0);
+    assert_eq!(
+        run.metric(&format!("converge_desired_info{{revision=\"{first}\"}}")),
+        1.0
+    );
     assert_eq!(run.metric("converge_desired_valid"), 1.0);
 
     // Push 3: fixed — deployed and picked up.
-    write_atomic(&work.join("desired/q.yaml"), &format!("{}{}", queue_doc(&format!("{p}-one"), ""), queue_doc(&format!("{p}-two"), "")));
+    write_atomic(
+        &work.join("desired/q.yaml"),
+        &format!(
+            "{}{}",
+            queue_doc(&format!("{p}-one"), ""),
+            queue_doc(&format!("{p}-two"), "")
+        ),
+    );
     git(&work, &["commit", "-q", "-am", "two queues"]);
     let push = git(&work, &["push", "-q", "origin", "main"]);
-    assert!(push.status.success(), "{}", String::from_utf8_lossy(&push.stderr));
-    let third = String::from_utf8_lossy(&git(&work, &["rev-parse", "HEAD"]).stdout).trim().to_string();
-    run.wait_for("new revision", 20, |r| r.metric(&format!("converge_desired_info{{revision=\"{third}\"}}")) == 1.0);
-    assert_eq!(run.metric(&format!("converge_desired_info{{revision=\"{first}\"}}")), 0.0, "two revision series");
+    assert!(
+        push.status.success(),
+        "{}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    let third = String::from_utf8_lossy(&git(&work, &["rev-parse", "HEAD"]).stdout)
+        .trim()
+        .to_string();
+    run.wait_for("new revision", 20, |r| {
+        r.metric(&format!("converge_desired_info{{revision=\"{third}\"}}")) == 1.0
+    });
+    assert_eq!(
+        run.metric(&format!("converge_desired_info{{revision=\"{first}\"}}")),
+        0.0,
+        "two revision series"
+    );
     assert_eq!(run.status()["desired"]["revision"], third.as_str());
-    run.wait_for("two queues converged", 20, |r| r.metric("converge_resources{kind=\"Queue\",state=\"converged\"}") == 2.0);
+    run.wait_for("two queues converged", 20, |r| {
+        r.metric("converge_resources{kind=\"Queue\",state=\"converged\"}") == 2.0
+    });
 }
 
 /// Metric names used in a PromQL-bearing text (rules, dashboard).
@@ -176,15 +289,29 @@ fn the_dashboard_and_alert_rules_use_only_exported_metrics() {
         .filter_map(|l| l.split(['{', ' ']).next().map(String::from))
         .collect();
     for file in ["dashboards/converge.json", "deploy/prometheus/alerts.yml"] {
-        let text = std::fs::read_to_string(repo_file(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let text =
+            std::fs::read_to_string(repo_file(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let used = metric_names(&text);
         assert!(used.len() >= 5, "{file} names too few metrics: {used:?}");
         for name in used {
-            assert!(exported.contains(&name), "{file} uses `{name}`, which converge does not export");
+            assert!(
+                exported.contains(&name),
+                "{file} uses `{name}`, which converge does not export"
+            );
         }
     }
-    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo_file("dashboards/converge.json")).unwrap()).unwrap();
-    assert!(dash["templating"]["list"].as_array().unwrap().iter().any(|v| v["type"] == "datasource"), "no datasource variable");
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_file("dashboards/converge.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        dash["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["type"] == "datasource"),
+        "no datasource variable"
+    );
 }
 
 #[test]
@@ -192,7 +319,10 @@ fn a_real_prometheus_scrapes_converge_and_fires_desired_invalid() {
     ensure_prometheus();
     let d = Desired::new();
     d.write("q.yaml", &queue_doc(&unique("prom"), ""));
-    let run = Running::start(&d.path_str(), &["--controller-id", &unique("ctl"), "--resync", "2s"]);
+    let run = Running::start(
+        &d.path_str(),
+        &["--controller-id", &unique("ctl"), "--resync", "2s"],
+    );
     run.wait_for("ready", 20, |r| r.get("/readyz").0 == 200);
 
     let dir = tempfile::tempdir().unwrap();
@@ -201,7 +331,10 @@ fn a_real_prometheus_scrapes_converge_and_fires_desired_invalid() {
     let mut fast = String::new();
     for line in rules.lines() {
         match line.trim_start().strip_prefix("for:") {
-            Some(_) => fast.push_str(&format!("{}for: 2s\n", &line[..line.len() - line.trim_start().len()])),
+            Some(_) => fast.push_str(&format!(
+                "{}for: 2s\n",
+                &line[..line.len() - line.trim_start().len()]
+            )),
             None => {
                 fast.push_str(line);
                 fast.push('\n');
@@ -231,9 +364,18 @@ fn a_real_prometheus_scrapes_converge_and_fires_desired_invalid() {
         .expect("start prometheus");
     let addr = format!("127.0.0.1:{port}");
     let query = |q: &str| -> serde_json::Value {
-        let path = format!("/api/v1/query?query={}", q.replace('{', "%7B").replace('}', "%7D").replace('"', "%22").replace('=', "%3D").replace(' ', "%20"));
+        let path = format!(
+            "/api/v1/query?query={}",
+            q.replace('{', "%7B")
+                .replace('}', "%7D")
+                .replace('"', "%22")
+                .replace('=', "%3D")
+                .replace(' ', "%20")
+        );
         match std::net::TcpStream::connect(&addr) {
-            Ok(_) => serde_json::from_str(&http_get(&addr, &path).1).unwrap_or(serde_json::Value::Null),
+            Ok(_) => {
+                serde_json::from_str(&http_get(&addr, &path).1).unwrap_or(serde_json::Value::Null)
+            }
             Err(_) => serde_json::Value::Null,
         }
     };
@@ -246,12 +388,20 @@ fn a_real_prometheus_scrapes_converge_and_fires_desired_invalid() {
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         wait("converge_resources in Prometheus", 60, &|| {
-            query("converge_resources")["data"]["result"].as_array().is_some_and(|r| !r.is_empty())
+            query("converge_resources")["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
         });
-        d.write("q.yaml", "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: x}\nspec: {nope: 1}\n");
-        run.wait_for("desired invalid", 15, |r| r.metric("converge_desired_valid") == 0.0);
+        d.write(
+            "q.yaml",
+            "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: x}\nspec: {nope: 1}\n",
+        );
+        run.wait_for("desired invalid", 15, |r| {
+            r.metric("converge_desired_valid") == 0.0
+        });
         wait("ConvergeDesiredInvalid firing", 60, &|| {
-            query("ALERTS{alertname=\"ConvergeDesiredInvalid\",alertstate=\"firing\"}")["data"]["result"]
+            query("ALERTS{alertname=\"ConvergeDesiredInvalid\",alertstate=\"firing\"}")["data"]
+                ["result"]
                 .as_array()
                 .is_some_and(|r| !r.is_empty())
         });

@@ -78,6 +78,15 @@ impl<K: Eq + Hash + Clone> Backoffs<K> {
         self.entries.get(key).map_or(0, |e| e.attempts)
     }
 
+    /// Keys whose delay has expired at `now`.
+    pub fn due_keys(&self, now: Instant) -> Vec<K> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.due <= now)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// The earliest time any key may be retried.
     pub fn next_due(&self) -> Option<Instant> {
         self.entries.values().map(|e| e.due).min()

@@ -110,6 +110,15 @@ pub trait Runnable: Send {
     fn run(self: Box<Self>, engine: Arc<Engine>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
+/// What a new desired generation changed for this kind.
+#[derive(Default)]
+struct Delta {
+    /// New resources and resources whose spec changed.
+    changed: BTreeSet<String>,
+    /// Some resources are no longer desired.
+    removed: bool,
+}
+
 struct Meta {
     hash: u64,
     source: String,
@@ -151,8 +160,10 @@ pub struct Controller<K: Kind> {
     kind_backoff: Backoffs<()>,
     refused: BTreeSet<(u64, String)>,
     prune: Vec<PruneStatus>,
-    /// The last sweep applied something: verify soon.
-    changed: bool,
+    /// Resources the last sweep changed: verified by the next (targeted) sweep, at once.
+    changed: BTreeSet<String>,
+    /// A full sweep has completed.
+    swept_once: bool,
 }
 
 impl<K: Kind> Controller<K> {
@@ -167,7 +178,8 @@ impl<K: Kind> Controller<K> {
             kind_backoff: Backoffs::new(settings.backoff_min, settings.backoff_max),
             refused: BTreeSet::new(),
             prune: Vec::new(),
-            changed: false,
+            changed: BTreeSet::new(),
+            swept_once: false,
         }
     }
 
@@ -178,6 +190,13 @@ impl<K: Kind> Controller<K> {
         let mut facts_rx = eng.facts.subscribe();
         let mut shutdown = eng.shutdown.clone();
         let mode = eng.settings.mode;
+        // A full sweep lists the whole kind (and prunes); a targeted one only the resources
+        // that have a reason to be looked at now (spec changed, backoff expired, a fact they
+        // wait for appeared, changes to verify). Only `run` targets; it keeps a full sweep
+        // every --resync for drift.
+        let mut next_full = Instant::now();
+        let mut full = true;
+        let mut targets: BTreeSet<String> = BTreeSet::new();
         loop {
             if *shutdown.borrow() {
                 return;
@@ -190,14 +209,30 @@ impl<K: Kind> Controller<K> {
                 }
                 continue;
             };
-            self.load_specs(&eng, &desired);
-            self.sweep(&eng, &desired, &mut facts_rx).await;
+            let delta = self.load_specs(&desired);
+            targets.extend(delta.changed);
+            let now = Instant::now();
+            targets.extend(self.backoffs.due_keys(now));
+            full |= (delta.removed && eng.settings.prune)
+                || mode != Mode::Run
+                || !self.swept_once
+                || now >= next_full
+                || self.kind_backoff.next_due().is_some();
+            if full {
+                self.sweep(&eng, &desired, &mut facts_rx, None).await;
+                next_full = Instant::now() + eng.settings.resync;
+            } else if !targets.is_empty() {
+                self.sweep(&eng, &desired, &mut facts_rx, Some(&targets))
+                    .await;
+            }
+            full = false;
+            targets.clear();
             if mode == Mode::Plan || (mode == Mode::Apply && self.done()) {
                 return;
             }
             let now = Instant::now();
-            let mut wake = now + eng.settings.resync;
-            if self.changed {
+            let mut wake = next_full;
+            if !self.changed.is_empty() {
                 wake = now;
             }
             for due in [self.backoffs.next_due(), self.kind_backoff.next_due()]
@@ -206,21 +241,32 @@ impl<K: Kind> Controller<K> {
             {
                 wake = wake.min(due.max(now));
             }
-            let waiting = self.tracked.values().any(|t| t.waiting_for.is_some());
+            let waiting: BTreeSet<String> = self
+                .tracked
+                .iter()
+                .filter(|(_, t)| t.waiting_for.is_some())
+                .map(|(n, _)| n.clone())
+                .collect();
             tokio::select! {
                 _ = shutdown.changed() => {}
                 r = desired_rx.changed() => if r.is_err() { return },
-                r = facts_rx.changed(), if waiting => if r.is_err() { return },
+                r = facts_rx.changed(), if !waiting.is_empty() => {
+                    if r.is_err() { return }
+                    targets.extend(waiting);
+                }
                 _ = tokio::time::sleep_until(wake) => {}
             }
+            // Whatever woke us, changes applied last sweep are verified now.
+            targets.append(&mut self.changed);
         }
     }
 
     /// Adopts a new desired generation: parses this kind's specs, resets the backoff of
     /// every resource whose spec changed, forgets resources no longer desired.
-    fn load_specs(&mut self, eng: &Engine, desired: &DesiredSet) {
+    fn load_specs(&mut self, desired: &DesiredSet) -> Delta {
+        let mut delta = Delta::default();
         if desired.generation == self.generation {
-            return;
+            return delta;
         }
         self.generation = desired.generation;
         let mut specs = BTreeMap::new();
@@ -246,18 +292,20 @@ impl<K: Kind> Controller<K> {
         for (name, new) in &meta {
             if self.meta.get(name).map(|m| m.hash) != Some(new.hash) {
                 self.backoffs.forget(name);
+                delta.changed.insert(name.clone());
             }
         }
+        delta.removed = self.meta.keys().any(|n| !meta.contains_key(n));
         self.tracked.retain(|n, _| specs.contains_key(n));
         self.backoffs.retain(|n| specs.contains_key(n));
         self.specs = specs;
         self.meta = meta;
-        let _ = eng;
+        delta
     }
 
     /// Apply mode is done when every resource converged or failed terminally.
     fn done(&self) -> bool {
-        !self.changed
+        self.changed.is_empty()
             && self.specs.keys().all(|n| {
                 self.tracked.get(n).is_some_and(|t| match t.state {
                     Some(State::Converged) => true,
@@ -269,18 +317,37 @@ impl<K: Kind> Controller<K> {
             })
     }
 
+    /// One sweep: all resources (`only` None: list the whole kind, prune, publish all facts)
+    /// or just `only`.
     async fn sweep(
         &mut self,
         eng: &Arc<Engine>,
         desired: &DesiredSet,
         facts_rx: &mut watch::Receiver<u64>,
+        only: Option<&BTreeSet<String>>,
     ) {
         let started = Instant::now();
         let settings = &eng.settings;
         let kind = self.kind.clone();
+        let subset: BTreeMap<String, K::Spec>;
+        let in_scope = match only {
+            None => &self.specs,
+            Some(names) => {
+                subset = self
+                    .specs
+                    .iter()
+                    .filter(|(n, _)| names.contains(*n))
+                    .map(|(n, s)| (n.clone(), s.clone()))
+                    .collect();
+                if subset.is_empty() {
+                    return;
+                }
+                &subset
+            }
+        };
         let scope = Scope {
-            desired: &self.specs,
-            all: settings.prune,
+            desired: in_scope,
+            all: settings.prune && only.is_none(),
         };
         let observed =
             match tokio::time::timeout(settings.call_deadline, kind.observe(&scope)).await {
@@ -300,14 +367,20 @@ impl<K: Kind> Controller<K> {
             };
         self.kind_backoff.forget(&());
         eng.metrics.kind_ready.with_label_values(&[K::NAME]).set(1);
-        eng.facts.publish(
-            K::NAME,
-            observed
-                .iter()
-                .map(|(n, l)| (n.clone(), K::facts(n, l)))
-                .filter(|(_, f)| !f.is_empty())
-                .collect(),
-        );
+        let facts: BTreeMap<_, _> = observed
+            .iter()
+            .map(|(n, l)| (n.clone(), K::facts(n, l)))
+            .filter(|(_, f)| !f.is_empty())
+            .collect();
+        match only {
+            // A full listing replaces what the kind published (gone resources vanish).
+            None => eng.facts.publish(K::NAME, facts),
+            Some(_) => {
+                for (n, f) in facts {
+                    eng.facts.upsert(K::NAME, &n, f);
+                }
+            }
+        }
         // Our own publication must not wake us; a later one by another kind must.
         facts_rx.borrow_and_update();
         let facts = eng.facts.snapshot();
@@ -320,7 +393,7 @@ impl<K: Kind> Controller<K> {
         // Diff every resource that is due.
         let now = Instant::now();
         let mut outcomes: Vec<(String, Outcome<K::Change>)> = Vec::new();
-        for (name, spec) in &self.specs {
+        for (name, spec) in in_scope {
             let hash = self.meta.get(name).map(|m| m.hash);
             if self.backoffs.is_waiting(name, now) {
                 continue;
@@ -414,14 +487,14 @@ impl<K: Kind> Controller<K> {
 
         // Record outcomes.
         let now = Instant::now();
-        self.changed = false;
+        self.changed.clear();
         for (name, outcome, applied, _partial) in results {
             let hash = self.meta.get(&name).map(|m| m.hash);
             let t = self.tracked.entry(name.clone()).or_default();
             t.applied_last_sweep = (!applied.is_empty()).then(|| fingerprint(&applied));
             if !applied.is_empty() {
                 t.last_change = Some(SystemTime::now());
-                self.changed = true;
+                self.changed.insert(name.clone());
             }
             match outcome {
                 Outcome::Converged => {
@@ -466,7 +539,10 @@ impl<K: Kind> Controller<K> {
             }
         }
 
-        self.prune(eng, desired, &observed, mutate).await;
+        if only.is_none() {
+            self.prune(eng, desired, &observed, mutate).await;
+            self.swept_once = true;
+        }
         self.publish_status(eng, started);
     }
 
