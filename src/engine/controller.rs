@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -25,6 +26,9 @@ use super::{
 use crate::desired::watch::DesiredRx;
 use crate::desired::DesiredSet;
 use crate::metrics::Metrics;
+
+/// The longest a kind's first sweep waits for the other kinds' first listings.
+const FIRST_LISTING_WAIT: Duration = Duration::from_secs(20);
 
 /// A change converge applied (for `apply`'s summary).
 #[derive(Debug, Clone, Serialize)]
@@ -50,6 +54,9 @@ pub struct Engine {
     pub applied: Mutex<Vec<AppliedChange>>,
     /// Where mutating changes are recorded (besides the log).
     pub audit: AuditLog,
+    /// How many kinds run (set with [`Engine::with_kinds`]), and how many have listed once.
+    kinds_total: AtomicUsize,
+    first_listings: watch::Sender<usize>,
     deletions: Mutex<(u64, u32)>,
 }
 
@@ -69,8 +76,17 @@ impl Engine {
             shutdown,
             applied: Mutex::new(Vec::new()),
             audit: AuditLog::default(),
+            kinds_total: AtomicUsize::new(0),
+            first_listings: watch::channel(0).0,
             deletions: Mutex::new((0, 0)),
         }
+    }
+
+    /// How many kind controllers will run: each waits (bounded) for all of them to list once
+    /// before its first diff, so cross-kind references resolve on the first sweep.
+    pub fn with_kinds(self, n: usize) -> Engine {
+        self.kinds_total.store(n, Ordering::Relaxed);
+        self
     }
 
     /// Records mutating changes in `audit` too.
@@ -164,6 +180,11 @@ pub struct Controller<K: Kind> {
     changed: BTreeSet<String>,
     /// A full sweep has completed.
     swept_once: bool,
+    /// The first listing (successful or not) has been counted in `Engine::first_listings`.
+    listed_once: bool,
+    /// The last listing failed with a terminal error (access denied, expired credentials):
+    /// `apply` stops waiting for this kind (retrying would not help before its timeout).
+    listing_terminal: bool,
 }
 
 impl<K: Kind> Controller<K> {
@@ -180,6 +201,8 @@ impl<K: Kind> Controller<K> {
             prune: Vec::new(),
             changed: BTreeSet::new(),
             swept_once: false,
+            listed_once: false,
+            listing_terminal: false,
         }
     }
 
@@ -303,8 +326,12 @@ impl<K: Kind> Controller<K> {
         delta
     }
 
-    /// Apply mode is done when every resource converged or failed terminally.
+    /// Apply mode is done when every resource converged or failed terminally (or the kind
+    /// cannot even be listed, for a terminal reason).
     fn done(&self) -> bool {
+        if self.listing_terminal {
+            return true;
+        }
         self.changed.is_empty()
             && self.specs.keys().all(|n| {
                 self.tracked.get(n).is_some_and(|t| match t.state {
@@ -366,6 +393,7 @@ impl<K: Kind> Controller<K> {
                 }
             };
         self.kind_backoff.forget(&());
+        self.listing_terminal = false;
         eng.metrics.kind_ready.with_label_values(&[K::NAME]).set(1);
         let facts: BTreeMap<_, _> = observed
             .iter()
@@ -381,7 +409,22 @@ impl<K: Kind> Controller<K> {
                 }
             }
         }
-        // Our own publication must not wake us; a later one by another kind must.
+        // The first time, wait (bounded) until every kind has listed once, so references to
+        // other kinds resolve against what exists instead of racing their first listing.
+        first_listing_done(&mut self.listed_once, eng).await;
+        // Our own publication must not wake us; a later one by another kind must. But a
+        // resource of this very kind may wait for what we just published (a queue for its
+        // dead-letter queue, created by the previous sweep): those outside this sweep are
+        // looked at again at once, or they would wait for the next full resync.
+        let rewake: Vec<String> = if facts_rx.has_changed().unwrap_or(false) {
+            self.tracked
+                .iter()
+                .filter(|(n, t)| t.waiting_for.is_some() && !in_scope.contains_key(*n))
+                .map(|(n, _)| n.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         facts_rx.borrow_and_update();
         let facts = eng.facts.snapshot();
         let ctx = DiffCtx {
@@ -488,6 +531,7 @@ impl<K: Kind> Controller<K> {
         // Record outcomes.
         let now = Instant::now();
         self.changed.clear();
+        self.changed.extend(rewake);
         for (name, outcome, applied, _partial) in results {
             let hash = self.meta.get(&name).map(|m| m.hash);
             let t = self.tracked.entry(name.clone()).or_default();
@@ -645,6 +689,11 @@ impl<K: Kind> Controller<K> {
     }
 
     fn kind_failed(&mut self, eng: &Engine, e: KindError, started: Instant) {
+        if !self.listed_once {
+            self.listed_once = true;
+            eng.first_listings.send_modify(|n| *n += 1);
+        }
+        self.listing_terminal = e.class == ErrorClass::Terminal;
         eng.metrics
             .reconcile_errors
             .with_label_values(&[K::NAME, e.class.as_str()])
@@ -719,6 +768,19 @@ impl<K: Kind> Controller<K> {
             s.resources = resources;
         });
     }
+}
+
+/// Counts a kind's first listing (successful or not) and, the first time only, waits until
+/// every kind has listed once or `FIRST_LISTING_WAIT` has passed.
+async fn first_listing_done(listed_once: &mut bool, eng: &Engine) {
+    if *listed_once {
+        return;
+    }
+    *listed_once = true;
+    eng.first_listings.send_modify(|n| *n += 1);
+    let total = eng.kinds_total.load(Ordering::Relaxed);
+    let mut rx = eng.first_listings.subscribe();
+    let _ = tokio::time::timeout(FIRST_LISTING_WAIT, rx.wait_for(|n| *n >= total)).await;
 }
 
 fn fingerprint<C: Change>(changes: &[C]) -> String {

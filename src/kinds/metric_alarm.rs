@@ -687,15 +687,15 @@ impl Kind for MetricAlarm {
                 p.push(format!("{field}: at most 5 actions"));
             }
             for a in actions {
+                let well_formed = |rest: &str| {
+                    rest.split_once(':')
+                        .is_some_and(|(g, pol)| !g.is_empty() && !pol.is_empty())
+                };
                 match a.strip_prefix(SCALING_POLICY_PREFIX) {
-                    Some(rest) => {
-                        if !rest
-                            .split_once(':')
-                            .is_some_and(|(g, pol)| !g.is_empty() && !pol.is_empty())
-                        {
-                            p.push(format!("{field}: `{a}` must be `scaling_policy:<auto scaling group>:<policy name>`"));
-                        }
+                    Some(rest) if !well_formed(rest) => {
+                        p.push(format!("{field}: `{a}` must be `scaling_policy:<auto scaling group>:<policy name>`"));
                     }
+                    Some(_) => {}
                     None if !a.starts_with("arn:") => p.push(format!(
                         "{field}: `{a}` is neither an ARN nor `scaling_policy:<group>:<policy>`"
                     )),

@@ -8,6 +8,7 @@ pub mod iam_role;
 pub mod json;
 pub mod load_balancer;
 pub mod metric_alarm;
+pub mod policy;
 pub mod queue;
 pub mod security_group;
 
