@@ -1,4 +1,5 @@
-//! The command line: `converge run | plan | apply | validate`.
+//! The command line: `converge run | plan | apply | validate | values | render | grains |
+//! import-sls`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,10 +13,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// `spec`), compares them with what exists in AWS, and changes AWS until the two agree.
 /// `run` does so continuously (watching the directory and re-checking AWS for drift on a
 /// timer); `plan` shows what would change; `apply` converges once and exits; `validate`
-/// checks the manifests without calling AWS.
+/// checks the manifests without calling AWS. Manifests may be Jinja templates rendered per
+/// service instance: `values`, `render` and `grains` show what templates see and produce;
+/// `import-sls` converts Salt `boto_*` state files.
 ///
-/// Exit codes: 0 success; 1 error (or not converged); 2 `plan` found pending changes;
-/// 64 bad flags or an unreadable desired directory.
+/// Exit codes: 0 success; 1 error (or not converged); 2 `plan` found pending changes (or
+/// `import-sls` left something unconverted); 64 bad flags or an unreadable desired directory.
 #[derive(Debug, Parser)]
 #[command(name = "converge", version, propagate_version = true)]
 pub struct Cli {
@@ -35,6 +38,30 @@ pub enum Command {
     /// Parse and validate the desired directory only; no AWS calls. Errors print as
     /// `path:line:column: message`.
     Validate(ValidateArgs),
+    /// Print the merged values of one service instance, each key with the file that set it
+    /// (most generic first: values/base.yaml, <service>/values.yaml,
+    /// <service>/values/<instance>.yaml). No AWS calls.
+    Values(ValuesArgs),
+    /// Print the fully rendered manifests, as `plan` and `apply` see them (templates rendered
+    /// per instance, standard tags added). No AWS calls. Exit 0, or 1 if the tree is invalid.
+    Render(RenderArgs),
+    /// Parse an Auto Scaling group name or a hostname that follows the naming convention
+    /// `<service>-<instance>-<region>[-<node>]` into grains (service_name, service_instance,
+    /// region, region_short, cluster_name, service_group, service_node), e.g. for a Salt
+    /// external grain. Exit 0, or 1 if the name does not follow the convention.
+    Grains(GrainsArgs),
+    /// Convert Salt `boto_*` state files into converge manifests. Exit 0 if everything
+    /// converted, 2 if something could not be (listed on stderr; the rest is still written),
+    /// 1 on error.
+    #[command(name = "import-sls")]
+    ImportSls(ImportSlsArgs),
+}
+
+/// An output format for data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    Json,
+    Yaml,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,8 +96,7 @@ pub struct AwsArgs {
     /// `converge:managed-by=<ID>`, and it only ever deletes resources carrying its own ID.
     #[arg(long, value_name = "ID", default_value = "converge")]
     pub controller_id: String,
-    /// Maximum AWS SDK attempts per call (adaptive retry mode, which also paces the client
-    /// when AWS throttles).
+    /// Maximum AWS SDK attempts per call (see --retry-mode).
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub max_attempts: u32,
     /// Time limit for one AWS call, retries included.
@@ -82,6 +108,26 @@ pub struct AwsArgs {
     /// How many resources of one kind are changed concurrently.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub concurrency: usize,
+    /// Client-side pacing: requests per second per AWS service, as comma-separated
+    /// `SERVICE=RATE` pairs (RATE a number, or `off`) that override the defaults
+    /// sqs=50, ec2=15, iam=10, elb=10, route53=5, autoscaling=10, cloudwatch=8 (each below
+    /// the service's published limit). Every request, retries included, waits for a token.
+    #[arg(long, value_name = "SERVICE=RATE,...")]
+    pub rate_limit: Option<crate::aws::pacing::RateOverrides>,
+    /// SDK retry mode: `standard` (default) retries with jittered exponential backoff;
+    /// `adaptive` also rate-limits the client after AWS throttles it (down to 0.5 requests/s
+    /// per service under sustained throttling, on top of the --rate-limit pacing).
+    #[arg(long, value_enum, default_value_t = RetryMode::Standard)]
+    pub retry_mode: RetryMode,
+}
+
+/// The AWS SDK's retry mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RetryMode {
+    /// Exponential backoff with jitter, plus client-side rate limiting after throttling.
+    Adaptive,
+    /// Exponential backoff with jitter.
+    Standard,
 }
 
 /// Logging.
@@ -188,6 +234,54 @@ pub struct ApplyArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub desired: DesiredArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ValuesArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
+    /// The service (its directory holds `service.yaml`; or the `service_name` it declares).
+    pub service: String,
+    /// The instance, as declared in the service's `service.yaml`.
+    pub instance: String,
+    /// `yaml`: the values, each leaf followed by `# file:line:column`; `json`: `{"values",
+    /// "sources", "files"}`.
+    #[arg(long, value_enum, default_value_t = DataFormat::Yaml)]
+    pub format: DataFormat,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
+    /// Only what a controller for this region loads (instances of other regions left out).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Only what was rendered for this instance, as `<service>/<instance>`.
+    #[arg(long, value_name = "SERVICE/INSTANCE")]
+    pub instance: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GrainsArgs {
+    /// e.g. `myapp-testing-useast1` or `myapp-testing-useast1-898900` (a domain is ignored).
+    pub name: String,
+    #[arg(long, value_enum, default_value_t = DataFormat::Json)]
+    pub format: DataFormat,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ImportSlsArgs {
+    /// Salt state files (`*.sls`), rendered as Jinja then read as YAML.
+    #[arg(required = true, value_name = "FILE.sls")]
+    pub files: Vec<PathBuf>,
+    /// Pillar data (YAML maps, deep-merged in order, later wins) for `pillar[...]` and
+    /// `salt['pillar.get'](...)` in the state files. May be repeated.
+    #[arg(long, value_name = "FILE")]
+    pub pillar: Vec<PathBuf>,
+    /// Directory the manifests are written to (created if missing): `<sls name>/<kind>.yaml`.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Parses `90s`, `5m`, `1h30m`, `250ms` (humantime), or a bare number of seconds.

@@ -8,6 +8,8 @@
 //!   ownership, adoption and guarded pruning; status and metrics. The engine knows no AWS service.
 //! - [`kinds`]: one file per resource kind behind the [`engine::Kind`] trait.
 //! - [`aws`]: SDK configuration, the API-call-counting interceptor, error classification.
+//! - [`template`]: Jinja templates rendered per service instance, layered values, the naming
+//!   convention and its grains; [`salt`]: importing Salt `boto_*` state files.
 //! - [`metrics`] and [`http`]: the Prometheus registry and the `/metrics`, `/healthz`, `/readyz`
 //!   and `/status` endpoints.
 
@@ -19,3 +21,5 @@ pub mod http;
 pub mod kinds;
 pub mod metrics;
 pub mod plan;
+pub mod salt;
+pub mod template;

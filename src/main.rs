@@ -10,7 +10,7 @@ use clap::Parser;
 use tokio::sync::watch;
 
 use converge::aws::{self, AwsOptions};
-use converge::cli::{AwsArgs, Cli, Command, LogArgs, LogFormat};
+use converge::cli::{AwsArgs, Cli, Command, DataFormat, LogArgs, LogFormat};
 use converge::desired::watch::Reloader;
 use converge::desired::{self, LoadError};
 use converge::engine::audit::AuditLog;
@@ -55,6 +55,10 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(a) => Ok(validate(&a.desired.desired)),
+        Command::Values(a) => Ok(values(&a)),
+        Command::Render(a) => Ok(render(&a)),
+        Command::Grains(a) => Ok(grains(&a)),
+        Command::ImportSls(a) => Ok(import_sls(&a)),
         Command::Plan(a) => {
             init_logging(&a.log, "warn");
             let settings = Settings {
@@ -108,6 +112,11 @@ fn aws_options(a: &AwsArgs) -> AwsOptions {
         max_attempts: a.max_attempts,
         call_timeout: a.call_timeout,
         attempt_timeout: a.attempt_timeout,
+        rate_limits: match &a.rate_limit {
+            Some(o) => aws::pacing::RateLimits::default().with_overrides(o),
+            None => aws::pacing::RateLimits::default(),
+        },
+        adaptive_retry: a.retry_mode == converge::cli::RetryMode::Adaptive,
     }
 }
 
@@ -149,6 +158,145 @@ fn validate(root: &std::path::Path) -> ExitCode {
         Err(e @ LoadError::Unreadable { .. }) => {
             eprintln!("converge: {e}");
             ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Prints problems as `validate` does; the exit code for a failed load.
+fn report_load_error(e: LoadError) -> ExitCode {
+    match e {
+        LoadError::Invalid(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!("{} problem(s)", problems.len());
+            ExitCode::FAILURE
+        }
+        e @ LoadError::Unreadable { .. } => {
+            eprintln!("converge: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+/// `converge values`: one instance's merged values, each key with the file that set it.
+fn values(a: &converge::cli::ValuesArgs) -> ExitCode {
+    let (node, layers) = match desired::instance_values(&a.desired.desired, &a.service, &a.instance)
+    {
+        Ok(v) => v,
+        Err(e) => return report_load_error(e),
+    };
+    match a.format {
+        DataFormat::Yaml => {
+            let mut text = format!(
+                "# values of {}/{}, most generic first:\n",
+                a.service, a.instance
+            );
+            for l in &layers {
+                text.push_str(&format!("#   {l}\n"));
+            }
+            text.push_str(&node.annotated());
+            emit(&text);
+        }
+        DataFormat::Json => {
+            let sources: serde_json::Map<String, serde_json::Value> = node
+                .sources()
+                .into_iter()
+                .map(|(k, o)| (k, o.to_string().into()))
+                .collect();
+            let doc = serde_json::json!({
+                "service": a.service,
+                "instance": a.instance,
+                "files": layers.iter().map(|l| serde_json::json!({
+                    "file": l.file.display().to_string(),
+                    "present": l.present,
+                })).collect::<Vec<_>>(),
+                "values": node.to_json(),
+                "sources": sources,
+            });
+            emit(&(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `converge render`: the manifests as plan and apply see them.
+fn render(a: &converge::cli::RenderArgs) -> ExitCode {
+    let mut set = match desired::load(&a.desired.desired) {
+        Ok(s) => s,
+        Err(e) => return report_load_error(e),
+    };
+    if let Some(region) = &a.region {
+        for s in desired::retain_region(&mut set, region) {
+            eprintln!("converge: {s}");
+        }
+    }
+    emit(&desired::to_manifests(&set, a.instance.as_deref()));
+    ExitCode::SUCCESS
+}
+
+/// `converge grains`: a name that follows the naming convention, as grains.
+fn grains(a: &converge::cli::GrainsArgs) -> ExitCode {
+    match converge::template::naming::parse_name(&a.name) {
+        Ok(g) => {
+            let text = match a.format {
+                DataFormat::Json => serde_json::to_string_pretty(&g)
+                    .map(|t| t + "\n")
+                    .map_err(|e| e.to_string()),
+                DataFormat::Yaml => serde_saphyr::to_string(&g).map_err(|e| e.to_string()),
+            };
+            match text {
+                Ok(t) => {
+                    emit(&t);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("converge: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("converge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `converge import-sls`: Salt boto_* states to manifests.
+fn import_sls(a: &converge::cli::ImportSlsArgs) -> ExitCode {
+    match converge::salt::import(&a.files, &a.pillar, &a.out) {
+        Ok(report) => {
+            for f in &report.written {
+                println!("wrote {}", f.display());
+            }
+            for n in &report.notes {
+                eprintln!("note: {n}");
+            }
+            for n in &report.not_converted {
+                eprintln!("not converted: {n}");
+            }
+            eprintln!(
+                "{} resource(s) converted, {} thing(s) not converted",
+                report.converted,
+                report.not_converted.len()
+            );
+            if report.not_converted.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        Err(e) => {
+            eprintln!("converge: {e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -201,12 +349,19 @@ async fn one_shot(
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    let mut set = set;
+    for s in desired::retain_region(&mut set, &clients.region) {
+        eprintln!("converge: {s}");
+    }
     let (_desired_tx, desired_rx) = watch::channel(Some(Arc::new(set)));
     let (_shutdown_tx, shutdown_rx) = watch::channel(false);
     let mode = settings.mode;
     let controllers = kinds::controllers(&clients, &settings);
-    let engine =
-        Arc::new(Engine::new(settings, metrics.clone(), desired_rx, shutdown_rx).with_audit(audit));
+    let engine = Arc::new(
+        Engine::new(settings, metrics.clone(), desired_rx, shutdown_rx)
+            .with_audit(audit)
+            .with_kinds(controllers.len()),
+    );
     let tasks: Vec<_> = controllers
         .into_iter()
         .map(|c| tokio::spawn(c.run(engine.clone())))
@@ -261,8 +416,6 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
     };
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let (mut reloader, desired_rx) = Reloader::new(root.clone(), metrics.clone());
-    // An invalid tree at start-up is logged; the controller serves and waits for a good one.
-    let _ = reloader.reload();
     let clients = match aws::clients(&aws_options(&a.aws), metrics.clone()).await {
         Ok(c) => c,
         Err(e) => {
@@ -270,6 +423,10 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    // Service instances of other regions are left to the controllers of those regions.
+    reloader.set_region(clients.region.clone());
+    // An invalid tree at start-up is logged; the controller serves and waits for a good one.
+    let _ = reloader.reload();
     let settings = Settings {
         mode: Mode::Run,
         observe_only: a.observe_only,
@@ -298,7 +455,9 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
         "converge running"
     );
     let engine = Arc::new(
-        Engine::new(settings, metrics.clone(), desired_rx, shutdown_rx.clone()).with_audit(audit),
+        Engine::new(settings, metrics.clone(), desired_rx, shutdown_rx.clone())
+            .with_audit(audit)
+            .with_kinds(controllers.len()),
     );
     let tasks: Vec<_> = controllers
         .into_iter()

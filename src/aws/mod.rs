@@ -1,5 +1,8 @@
 //! AWS plumbing shared by every kind: one `SdkConfig` for all clients, the interceptor that
-//! counts every API request, and the classification of SDK errors into the engine's classes.
+//! counts every API request, client-side pacing ([`pacing`]), and the classification of SDK
+//! errors into the engine's classes.
+
+pub mod pacing;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -27,6 +30,11 @@ pub struct AwsOptions {
     pub max_attempts: u32,
     pub call_timeout: Duration,
     pub attempt_timeout: Duration,
+    /// Requests per second per service (client-side token buckets).
+    pub rate_limits: pacing::RateLimits,
+    /// The SDK's adaptive retry mode (client-side rate limiting after throttling) rather than
+    /// standard retries.
+    pub adaptive_retry: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +59,13 @@ pub struct Clients {
 /// Loads the standard AWS configuration chain (environment, profile, SSO, IMDS) with our
 /// retry and timeout settings, and builds every client with the call-counting interceptor.
 pub async fn clients(opts: &AwsOptions, metrics: Arc<Metrics>) -> Result<Clients, AwsError> {
+    let retry = if opts.adaptive_retry {
+        RetryConfig::adaptive()
+    } else {
+        RetryConfig::standard()
+    };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(opts.max_attempts.max(1)))
+        .retry_config(retry.with_max_attempts(opts.max_attempts.max(1)))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -69,10 +82,16 @@ pub async fn clients(opts: &AwsOptions, metrics: Arc<Metrics>) -> Result<Clients
     let sdk: SdkConfig = loader.load().await;
     let region = sdk.region().ok_or(AwsError::NoRegion)?.to_string();
     let counter = CallCounter { metrics };
+    // One connection pool for every service; each service paced by its own token bucket.
+    let http = sdk
+        .http_client()
+        .unwrap_or_else(pacing::default_http_client);
+    tracing::debug!(rate_limits = %opts.rate_limits, adaptive_retry = opts.adaptive_retry, "AWS client pacing");
     macro_rules! client {
-        ($sdk:ident) => {
+        ($sdk:ident, $service:literal) => {
             $sdk::Client::from_conf(
                 $sdk::config::Builder::from(&sdk)
+                    .http_client(pacing::client_for($service, &opts.rate_limits, &http))
                     .interceptor(counter.clone())
                     .build(),
             )
@@ -80,13 +99,13 @@ pub async fn clients(opts: &AwsOptions, metrics: Arc<Metrics>) -> Result<Clients
     }
     Ok(Clients {
         region,
-        sqs: client!(aws_sdk_sqs),
-        ec2: client!(aws_sdk_ec2),
-        iam: client!(aws_sdk_iam),
-        elb: client!(aws_sdk_elasticloadbalancing),
-        route53: client!(aws_sdk_route53),
-        autoscaling: client!(aws_sdk_autoscaling),
-        cloudwatch: client!(aws_sdk_cloudwatch),
+        sqs: client!(aws_sdk_sqs, "sqs"),
+        ec2: client!(aws_sdk_ec2, "ec2"),
+        iam: client!(aws_sdk_iam, "iam"),
+        elb: client!(aws_sdk_elasticloadbalancing, "elb"),
+        route53: client!(aws_sdk_route53, "route53"),
+        autoscaling: client!(aws_sdk_autoscaling, "autoscaling"),
+        cloudwatch: client!(aws_sdk_cloudwatch, "cloudwatch"),
     })
 }
 

@@ -13,7 +13,7 @@ use notify_debouncer_full::notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use tokio::sync::{mpsc, watch};
 
-use super::{load, DesiredSet, LoadError};
+use super::{load, retain_region, DesiredSet, LoadError};
 use crate::metrics::Metrics;
 
 type Watcher = Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>;
@@ -28,6 +28,8 @@ pub struct Reloader {
     current: Option<Arc<DesiredSet>>,
     tx: watch::Sender<Option<Arc<DesiredSet>>>,
     metrics: Arc<Metrics>,
+    /// The controller's region: service instances of other regions are left out.
+    region: Option<String>,
 }
 
 impl Reloader {
@@ -39,8 +41,14 @@ impl Reloader {
             current: None,
             tx,
             metrics,
+            region: None,
         };
         (r, rx)
+    }
+
+    /// Keeps only the service instances of `region` (see [`retain_region`]).
+    pub fn set_region(&mut self, region: String) {
+        self.region = Some(region);
     }
 
     /// The last good desired set, if any.
@@ -54,6 +62,10 @@ impl Reloader {
     pub fn reload(&mut self) -> Result<bool, LoadError> {
         match load(&self.root) {
             Ok(mut set) => {
+                let skipped = match &self.region {
+                    Some(region) => retain_region(&mut set, region),
+                    None => Vec::new(),
+                };
                 self.metrics.desired_valid.set(1);
                 if self
                     .current
@@ -72,6 +84,9 @@ impl Reloader {
                     resources = set.len(),
                     "loaded desired state"
                 );
+                for s in &skipped {
+                    tracing::info!(instance = %s.instance, region = %s.region, resources = s.resources, "{s}");
+                }
                 if set.is_empty() {
                     tracing::warn!(
                         "the desired state is empty: nothing will be created, and nothing will be pruned"

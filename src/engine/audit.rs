@@ -13,7 +13,6 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::status::rfc3339;
 use super::{Action, FieldChange, KindError};
 
 /// One audit record.
@@ -59,7 +58,7 @@ impl AuditLog {
         res: &Result<(), KindError>,
     ) {
         let rec = Record {
-            time: rfc3339(SystemTime::now()),
+            time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             revision,
             controller_id,
             kind,

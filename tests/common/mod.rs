@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -123,6 +125,17 @@ pub fn converge(args: &[&str]) -> Output {
     cmd.output().expect("run converge")
 }
 
+/// `converge <args>` with another endpoint (e.g. a fault proxy in front of moto) and extra
+/// environment variables; the endpoint is added for plan/apply/run.
+pub fn converge_with(endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(converge_bin());
+    aws_env(&mut cmd).envs(env.iter().copied()).args(args);
+    if matches!(args.first(), Some(&"plan") | Some(&"apply") | Some(&"run")) {
+        cmd.args(["--endpoint-url", endpoint]);
+    }
+    cmd.output().expect("run converge")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -195,15 +208,21 @@ pub struct Running {
 impl Running {
     /// Starts `converge run --desired DIR <extra>` on a free port and waits for it to serve.
     pub fn start(desired: &str, extra: &[&str]) -> Running {
+        Running::start_with(desired, &moto().endpoint, &[], extra)
+    }
+
+    /// Like [`Running::start`], with another endpoint (e.g. a fault proxy in front of moto)
+    /// and extra environment variables.
+    pub fn start_with(
+        desired: &str,
+        endpoint: &str,
+        env: &[(&str, &str)],
+        extra: &[&str],
+    ) -> Running {
         let mut cmd = Command::new(converge_bin());
         aws_env(&mut cmd)
-            .args([
-                "run",
-                "--desired",
-                desired,
-                "--endpoint-url",
-                &moto().endpoint,
-            ])
+            .envs(env.iter().copied())
+            .args(["run", "--desired", desired, "--endpoint-url", endpoint])
             .args(["--metrics-addr", "127.0.0.1:0", "--log-format", "json"])
             .args(extra)
             .stdout(Stdio::null())
@@ -243,6 +262,11 @@ impl Running {
 
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(&self.addr, path)
+    }
+
+    /// The converge process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn metrics(&self) -> String {
