@@ -31,22 +31,20 @@
 //! **Reads.** One paginated `ListHostedZones` per sweep, then one paginated whole-zone
 //! `ListResourceRecordSets` walk per hosted zone holding desired records (every hosted zone
 //! with `--prune`, to find owned records), shared by all records of that zone. Route 53 allows
-//! about five requests per second per account, so this kind spaces its own requests at least
-//! 200 ms apart.
+//! about five requests per second per account: the client-side pacing in `src/aws/pacing.rs`
+//! (default `route53=5`, `--rate-limit`) keeps every Route 53 request below that.
 //!
 //! Only simple-routing record sets (without a set identifier) are managed; weighted, latency,
 //! failover and geolocation record sets are ignored.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
 
 use aws_sdk_route53::types::{
     AliasTarget, Change as SdkChange, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
     RrType,
 };
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
 use crate::aws::{classify, Clients};
 use crate::engine::{
@@ -81,8 +79,6 @@ const TYPES: &[&str] = &[
     "A", "AAAA", "CAA", "CNAME", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SPF", "SRV", "SSHFP",
     "SVCB", "TLSA", "TXT",
 ];
-/// Route 53 allows five requests per second per account.
-const REQUEST_SPACING: Duration = Duration::from_millis(200);
 /// The largest pages Route 53 serves.
 const RECORDS_PAGE: i32 = 300;
 const ZONES_PAGE: i32 = 100;
@@ -262,44 +258,15 @@ impl Change for DnsRecordChange {
     }
 }
 
-/// Spaces requests at least `spacing` apart (Route 53's per-account request rate).
-struct Pacer {
-    next: tokio::sync::Mutex<Option<Instant>>,
-    spacing: Duration,
-}
-
-impl Pacer {
-    fn new(spacing: Duration) -> Self {
-        Pacer {
-            next: tokio::sync::Mutex::new(None),
-            spacing,
-        }
-    }
-
-    /// Waits for this request's turn.
-    async fn wait(&self) {
-        let at = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let at = next.map_or(now, |n| n.max(now));
-            *next = Some(at + self.spacing);
-            at
-        };
-        tokio::time::sleep_until(at).await;
-    }
-}
-
 /// The Route 53 record kind.
 pub struct DnsRecord {
     client: aws_sdk_route53::Client,
-    pacer: Pacer,
 }
 
 impl DnsRecord {
     pub fn new(clients: &Clients) -> Self {
         DnsRecord {
             client: clients.route53.clone(),
-            pacer: Pacer::new(REQUEST_SPACING),
         }
     }
 
@@ -308,7 +275,6 @@ impl DnsRecord {
         let mut zones = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            self.pacer.wait().await;
             let page = self
                 .client
                 .list_hosted_zones()
@@ -342,7 +308,6 @@ impl DnsRecord {
         let mut out = Vec::new();
         let mut start: Option<(String, RrType, Option<String>)> = None;
         loop {
-            self.pacer.wait().await;
             let mut req = self
                 .client
                 .list_resource_record_sets()
@@ -433,7 +398,6 @@ impl DnsRecord {
             .set_changes(Some(changes))
             .build()
             .map_err(build)?;
-        self.pacer.wait().await;
         self.client
             .change_resource_record_sets()
             .hosted_zone_id(&batch.zone.id)
@@ -2237,18 +2201,4 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn requests_are_paced_five_per_second() {
-        let pacer = Pacer::new(REQUEST_SPACING);
-        let start = Instant::now();
-        for _ in 0..11 {
-            pacer.wait().await;
-        }
-        assert_eq!(start.elapsed(), Duration::from_secs(2));
-        // After a quiet spell the next request goes at once.
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let t = Instant::now();
-        pacer.wait().await;
-        assert_eq!(t.elapsed(), Duration::ZERO);
-    }
 }
