@@ -29,6 +29,8 @@ pub struct Metrics {
     pub aws_calls: IntCounterVec,
     /// `converge_desired_valid`: 1 when the last load of the desired tree succeeded.
     pub desired_valid: IntGauge,
+    /// `converge_desired_loads_total`: reads of the desired tree (events, polls), valid or not.
+    pub desired_loads: IntCounter,
     /// `converge_desired_generation`: increases with each changed valid tree.
     pub desired_generation: IntGauge,
     /// `converge_desired_info{revision}`: the revision served (one series at a time).
@@ -102,6 +104,10 @@ impl Metrics {
             "converge_desired_valid",
             "1 if the last load of the desired tree succeeded, else 0.",
         )?;
+        let desired_loads = IntCounter::new(
+            "converge_desired_loads_total",
+            "Reads of the desired tree (on filesystem events and polls), valid or not.",
+        )?;
         let desired_generation = IntGauge::new(
             "converge_desired_generation",
             "Generation of the desired state in force.",
@@ -140,6 +146,7 @@ impl Metrics {
         registry.register(Box::new(aws_calls.clone()))?;
         registry.register(Box::new(desired_valid.clone()))?;
         registry.register(Box::new(desired_generation.clone()))?;
+        registry.register(Box::new(desired_loads.clone()))?;
         registry.register(Box::new(desired_info.clone()))?;
         registry.register(Box::new(deletions_refused.clone()))?;
         registry.register(Box::new(kind_ready.clone()))?;
@@ -159,6 +166,7 @@ impl Metrics {
             aws_calls,
             desired_valid,
             desired_generation,
+            desired_loads,
             desired_info,
             deletions_refused,
             kind_ready,

@@ -559,6 +559,35 @@ async fn an_atomic_symlink_swap_is_picked_up_with_its_revision() {
 }
 
 #[tokio::test]
+async fn files_changing_beside_the_desired_tree_do_not_reload_it() {
+    let base = tempfile::tempdir().unwrap();
+    let tree = base.path().join("desired");
+    write_atomic(&tree.join("q.yaml"), &queue_doc(&unique("quiet"), ""));
+    let run = Running::start(
+        &tree.display().to_string(),
+        &["--controller-id", &unique("ctl"), "--poll-interval", "1h"],
+    );
+    run.wait_for("ready", 20, |r| r.get("/readyz").0 == 200);
+    let loads = run.metric("converge_desired_loads_total");
+    // A busy neighbour (logs, other releases) in the watched parent directory.
+    for i in 0..20 {
+        std::fs::write(base.path().join("moto.log"), format!("line {i}\n")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(
+        run.metric("converge_desired_loads_total"),
+        loads,
+        "the tree was reloaded for a neighbour's writes"
+    );
+    // An edit inside the tree is still seen.
+    write_atomic(&tree.join("q2.yaml"), &queue_doc(&unique("quiet"), ""));
+    run.wait_for("a reload", 10, |r| {
+        r.metric("converge_desired_loads_total") > loads
+    });
+}
+
+#[tokio::test]
 async fn sigterm_exits_zero_promptly() {
     let d = Desired::new();
     d.write("q.yaml", &queue_doc(&unique("term"), ""));

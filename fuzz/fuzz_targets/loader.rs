@@ -14,7 +14,13 @@ fuzz_target!(|data: &[u8]| {
     let file = Path::new("fuzz.yaml");
     let mut problems = Vec::new();
     let docs = converge::desired::parse_file(file, text, &mut problems);
-    let lines = text.split('\n').count() as u64 + 1;
+    // YAML breaks lines at LF, CR LF and a lone CR.
+    let lines = text
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .split('\n')
+        .count() as u64
+        + 1;
     for p in &problems {
         assert_eq!(p.origin.file, file);
         assert!(p.origin.line >= 1 && p.origin.line <= lines, "{p}");

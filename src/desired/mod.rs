@@ -788,7 +788,9 @@ pub(crate) fn yaml_options() -> serde_saphyr::Options {
             max_depth: 64,
             max_aliases: 1_000,
             max_anchors: 10_000,
-            max_nodes: 2_000_000,
+            max_nodes: 500_000,
+            // Bounds what an alias bomb can replay (the default is a million events).
+            max_events: 500_000,
         },
     }
 }
@@ -955,9 +957,21 @@ fn check_doc(
 
 /// serde-saphyr appends " at line L, column C"; we print the location first instead.
 pub(crate) fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) if message[i..].contains("column") => message[..i].to_string(),
-        _ => message.to_string(),
+    let Some(i) = message.rfind(" at line ") else {
+        return message.to_string();
+    };
+    // Only a trailing " at line L, column C" (not one inside "(used at line …)").
+    let tail = &message[i + " at line ".len()..];
+    let trailing = tail.split_once(", column ").is_some_and(|(l, c)| {
+        !l.is_empty()
+            && !c.is_empty()
+            && l.bytes().all(|b| b.is_ascii_digit())
+            && c.bytes().all(|b| b.is_ascii_digit())
+    });
+    if trailing {
+        message[..i].to_string()
+    } else {
+        message.to_string()
     }
 }
 
@@ -1158,6 +1172,9 @@ mod tests {
     fn strip_location_removes_the_suffix_only() {
         assert_eq!(strip_location("bad thing at line 3, column 4"), "bad thing");
         assert_eq!(strip_location("plain"), "plain");
+        let alias =
+            "expected string scalar (defined at line 3, column 9) (used at line 4, column 6)";
+        assert_eq!(strip_location(alias), alias);
     }
 
     /// A desired tree in a temp dir: `(relative path, text)`.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify_debouncer_full::notify::RecursiveMode;
+use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use tokio::sync::{mpsc, watch};
 
@@ -60,6 +60,7 @@ impl Reloader {
     /// an invalid one is logged (every problem, `file:line:column: message`) and changes
     /// nothing but `converge_desired_valid`.
     pub fn reload(&mut self) -> Result<bool, LoadError> {
+        self.metrics.desired_loads.inc();
         match load(&self.root) {
             Ok(mut set) => {
                 let skipped = match &self.region {
@@ -152,13 +153,33 @@ struct FsWatch {
 
 impl FsWatch {
     fn new(root: &Path, debounce: Duration, tx: mpsc::UnboundedSender<()>) -> Option<FsWatch> {
-        let handler = move |res: DebounceEventResult| {
-            if let Err(errors) = &res {
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        let parent = root.parent().map(Path::to_path_buf);
+        let root_entry = root.clone();
+        let handler = move |res: DebounceEventResult| match res {
+            Ok(events) => {
+                // The parent is watched only for the root's own entry (a symlink swap): other
+                // files there (logs, other releases) must not cause reloads.
+                // Reads (our own reloads open every file) are not changes: counting them made
+                // each reload trigger the next.
+                let relevant = events.iter().any(|ev| {
+                    !matches!(ev.kind, EventKind::Access(_))
+                        && ev.paths.iter().any(|p| {
+                            *p == root_entry
+                                || (p.parent() != parent.as_deref()
+                                    && Some(p.as_path()) != parent.as_deref())
+                        })
+                });
+                if relevant {
+                    let _ = tx.send(());
+                }
+            }
+            Err(errors) => {
                 for e in errors {
                     tracing::warn!(error = %e, "filesystem watch error; polling continues");
                 }
+                let _ = tx.send(());
             }
-            let _ = tx.send(());
         };
         let debouncer = match new_debouncer(debounce, None, handler) {
             Ok(d) => d,
@@ -177,7 +198,7 @@ impl FsWatch {
                 tracing::warn!(error = %e, path = %parent.display(), "cannot watch parent directory");
             }
         }
-        w.rearm(root);
+        w.rearm(&root);
         Some(w)
     }
 
