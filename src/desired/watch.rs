@@ -138,7 +138,14 @@ impl Reloader {
                 }
                 _ = ticker.tick() => {}
             }
-            let _ = self.reload();
+            // Loading is CPU-bound (rendering, parsing; a hostile file may take seconds within
+            // the loader's limits): keep it off the async workers' hot path.
+            let _ = match tokio::runtime::Handle::current().runtime_flavor() {
+                tokio::runtime::RuntimeFlavor::MultiThread => {
+                    tokio::task::block_in_place(|| self.reload())
+                }
+                _ => self.reload(),
+            };
             if let Some(w) = fs.as_mut() {
                 w.rearm(&self.root);
             }

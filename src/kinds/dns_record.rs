@@ -2200,5 +2200,4 @@ mod tests {
                 .is_err()
         );
     }
-
 }
