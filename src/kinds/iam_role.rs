@@ -303,16 +303,8 @@ impl Change for IamRoleChange {
                     Some(name.clone()),
                 )]
             }
-            IamRoleChange::Tag(m) => m
-                .iter()
-                .map(|(k, (old, new))| {
-                    FieldChange::new(format!("tags.{k}"), old.clone(), Some(new.clone()))
-                })
-                .collect(),
-            IamRoleChange::Untag(m) => m
-                .iter()
-                .map(|(k, old)| FieldChange::new(format!("tags.{k}"), Some(old.clone()), None))
-                .collect(),
+            IamRoleChange::Tag(m) => super::tagset::set_fields(m),
+            IamRoleChange::Untag(m) => super::tagset::remove_fields(m),
             IamRoleChange::Replace {
                 field,
                 live,
@@ -712,20 +704,11 @@ impl Kind for IamRole {
 
         let mut changes = Vec::new();
         // Ownership first: adopt (tag) before changing anything else.
-        let tag: BTreeMap<String, (Option<String>, String)> = tags
-            .iter()
-            .filter(|(k, v)| live.tags.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), (live.tags.get(k).cloned(), v.clone())))
-            .collect();
+        let tag = super::tagset::to_set(&tags, &live.tags);
         if !tag.is_empty() {
             changes.push(IamRoleChange::Tag(tag));
         }
-        let untag: BTreeMap<String, String> = live
-            .tags
-            .iter()
-            .filter(|(k, _)| !tags.contains_key(*k) && !k.starts_with("aws:"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let untag = super::tagset::to_remove(&tags, &live.tags);
         if !untag.is_empty() {
             changes.push(IamRoleChange::Untag(untag));
         }

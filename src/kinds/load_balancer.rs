@@ -548,16 +548,8 @@ impl Change for LoadBalancerChange {
                 live.clone(),
                 Some(desired.clone()),
             )],
-            LoadBalancerChange::Tag(m) => m
-                .iter()
-                .map(|(k, (old, new))| {
-                    FieldChange::new(format!("tags.{k}"), old.clone(), Some(new.clone()))
-                })
-                .collect(),
-            LoadBalancerChange::Untag(m) => m
-                .iter()
-                .map(|(k, old)| FieldChange::new(format!("tags.{k}"), Some(old.clone()), None))
-                .collect(),
+            LoadBalancerChange::Tag(m) => super::tagset::set_fields(m),
+            LoadBalancerChange::Untag(m) => super::tagset::remove_fields(m),
             LoadBalancerChange::SetSecurityGroups { live, desired } => vec![FieldChange::new(
                 "security_groups",
                 Some(list(live)),
@@ -1591,20 +1583,11 @@ impl Kind for LoadBalancer {
             }
         }
 
-        let tag: BTreeMap<String, (Option<String>, String)> = tags
-            .iter()
-            .filter(|(k, v)| live.tags.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), (live.tags.get(k).cloned(), v.clone())))
-            .collect();
+        let tag = super::tagset::to_set(&tags, &live.tags);
         if !tag.is_empty() {
             changes.push(LoadBalancerChange::Tag(tag));
         }
-        let untag: BTreeMap<String, String> = live
-            .tags
-            .iter()
-            .filter(|(k, _)| !tags.contains_key(*k) && !k.starts_with("aws:"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let untag = super::tagset::to_remove(&tags, &live.tags);
         if !untag.is_empty() {
             changes.push(LoadBalancerChange::Untag(untag));
         }

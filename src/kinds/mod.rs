@@ -11,6 +11,7 @@ pub mod metric_alarm;
 pub mod policy;
 pub mod queue;
 pub mod security_group;
+pub mod tagset;
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _};
 use serde::Deserialize;

@@ -244,16 +244,8 @@ impl Change for QueueChange {
                     )
                 })
                 .collect(),
-            QueueChange::Tag(m) => m
-                .iter()
-                .map(|(k, (old, new))| {
-                    FieldChange::new(format!("tags.{k}"), old.clone(), Some(new.clone()))
-                })
-                .collect(),
-            QueueChange::Untag(m) => m
-                .iter()
-                .map(|(k, old)| FieldChange::new(format!("tags.{k}"), Some(old.clone()), None))
-                .collect(),
+            QueueChange::Tag(m) => super::tagset::set_fields(m),
+            QueueChange::Untag(m) => super::tagset::remove_fields(m),
             QueueChange::Replace {
                 attribute,
                 live,
@@ -580,20 +572,11 @@ impl Kind for Queue {
         if !set.is_empty() {
             changes.push(QueueChange::SetAttributes(set));
         }
-        let tag: BTreeMap<String, (Option<String>, String)> = tags
-            .iter()
-            .filter(|(k, v)| live.tags.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), (live.tags.get(k).cloned(), v.clone())))
-            .collect();
+        let tag = super::tagset::to_set(&tags, &live.tags);
         if !tag.is_empty() {
             changes.push(QueueChange::Tag(tag));
         }
-        let untag: BTreeMap<String, String> = live
-            .tags
-            .iter()
-            .filter(|(k, _)| !tags.contains_key(*k) && !k.starts_with("aws:"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let untag = super::tagset::to_remove(&tags, &live.tags);
         if !untag.is_empty() {
             changes.push(QueueChange::Untag(untag));
         }

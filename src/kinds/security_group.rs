@@ -429,16 +429,8 @@ impl Change for SecurityGroupChange {
                 .iter()
                 .map(|r| FieldChange::new(rules_field(*egress), Some(r.text.clone()), None))
                 .collect(),
-            SecurityGroupChange::Tag(m) => m
-                .iter()
-                .map(|(k, (old, new))| {
-                    FieldChange::new(format!("tags.{k}"), old.clone(), Some(new.clone()))
-                })
-                .collect(),
-            SecurityGroupChange::Untag(m) => m
-                .iter()
-                .map(|(k, old)| FieldChange::new(format!("tags.{k}"), Some(old.clone()), None))
-                .collect(),
+            SecurityGroupChange::Tag(m) => super::tagset::set_fields(m),
+            SecurityGroupChange::Untag(m) => super::tagset::remove_fields(m),
             SecurityGroupChange::Replace {
                 field,
                 live,
@@ -1315,11 +1307,7 @@ impl Kind for SecurityGroup {
             });
         }
         // Tag first: an unowned group is adopted before any of its rules is revoked.
-        let tag: BTreeMap<String, (Option<String>, String)> = tags
-            .iter()
-            .filter(|(k, v)| live.tags.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), (live.tags.get(k).cloned(), v.clone())))
-            .collect();
+        let tag = super::tagset::to_set(&tags, &live.tags);
         if !tag.is_empty() {
             changes.push(SecurityGroupChange::Tag(tag));
         }
@@ -1327,12 +1315,7 @@ impl Kind for SecurityGroup {
         if let Some(e) = &egress {
             changes.extend(rule_changes(ctx, &e.now, &live.egress, true));
         }
-        let untag: BTreeMap<String, String> = live
-            .tags
-            .iter()
-            .filter(|(k, _)| !tags.contains_key(*k) && !k.starts_with("aws:"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let untag = super::tagset::to_remove(&tags, &live.tags);
         if !untag.is_empty() {
             changes.push(SecurityGroupChange::Untag(untag));
         }
