@@ -23,8 +23,10 @@ use serde_json::{json, Value};
 
 use common::*;
 
+/// The restored Salt state file of the seed (a copy of ../shared/seed/myapp.sls, kept in the
+/// repository so the test does not depend on what lies beside the checkout).
 fn seed() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/myapp.sls")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/myapp.sls")
 }
 
 fn import(args: &[&str]) -> std::process::Output {
