@@ -605,3 +605,75 @@ async fn sigterm_exits_zero_promptly() {
         started.elapsed()
     );
 }
+
+/// At fleet scale a full sweep's listing takes many seconds (it is paced). A desired change
+/// that arrives meanwhile is reconciled at once by a targeted sweep, and the full sweep, when
+/// its older listing comes in, neither reverts nor repeats that change.
+#[tokio::test]
+async fn a_change_during_a_long_full_sweep_is_applied_at_once_and_kept() {
+    let sqs = sqs().await;
+    let p = unique("preempt");
+    let id = unique("ctl");
+    let d = Desired::new();
+    let manifests = |delay: u32| -> String {
+        (0..20)
+            .map(|i| {
+                let spec = if i == 7 {
+                    format!("attributes:\n  DelaySeconds: {delay}\n")
+                } else {
+                    String::new()
+                };
+                queue_doc(&format!("{p}-{i:02}"), &spec)
+            })
+            .collect()
+    };
+    d.write("queues.yaml", &manifests(0));
+    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // At 2 SQS requests per second, the first full sweep lists for ~20 s (ListQueues, then
+    // attributes and tags of 20 queues).
+    let run = Running::start(
+        &d.path_str(),
+        &["--controller-id", &id, "--rate-limit", "sqs=2"],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let converged = r#"converge_resources{kind="Queue",state="converged"}"#;
+    assert!(
+        run.metric(converged) < 10.0,
+        "the full sweep was already done: nothing to pre-empt"
+    );
+
+    let changed = std::time::Instant::now();
+    d.write("queues.yaml", &manifests(5));
+    let target = format!("{p}-07");
+    loop {
+        if queue_attr(&sqs, &target, "DelaySeconds").await.as_deref() == Some("5") {
+            break;
+        }
+        assert!(
+            changed.elapsed() < std::time::Duration::from_secs(15),
+            "the change was not applied while the full sweep listed\n{}",
+            run.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        run.metric(converged) < 10.0,
+        "the change waited for the full sweep ({} s)",
+        changed.elapsed().as_secs_f64()
+    );
+
+    // The full sweep completes on its older listing: the change stays, made once.
+    run.wait_for("the full sweep", 90, |r| r.metric(converged) == 20.0);
+    assert_eq!(
+        queue_attr(&sqs, &target, "DelaySeconds").await.as_deref(),
+        Some("5")
+    );
+    assert_eq!(
+        run.metric(r#"converge_changes_applied_total{action="update",kind="Queue"}"#),
+        1.0,
+        "{}",
+        run.logs()
+    );
+}

@@ -9,9 +9,16 @@
 //!
 //! Defaults ([`DEFAULT_LIMITS`]) sit below each service's published limits; `--rate-limit
 //! route53=5,ec2=20` overrides some of them, `SERVICE=off` turns pacing off for one service.
+//!
+//! Two classes of requests share a bucket. Work someone waits for (a desired change, a retry, a
+//! write) is *foreground* and served first, in arrival order. The listing of a periodic full
+//! sweep (drift detection) runs inside [`background`]: its requests take a token only when no
+//! foreground request is owed one, so a change never queues behind a 30-second drift listing,
+//! and together both classes still stay within the service's rate.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -147,14 +154,31 @@ impl FromStr for RateOverrides {
     }
 }
 
-/// A token bucket: `rate` tokens per second, holding at most `burst`. Waiters reserve their
-/// token (the balance may go negative), so they are served in the order they arrived and no
-/// waiter can starve.
+tokio::task_local! {
+    static BACKGROUND: ();
+}
+
+/// Runs `fut` with every AWS request it makes paced as background work (see the module docs).
+pub async fn background<F: Future>(fut: F) -> F::Output {
+    BACKGROUND.scope((), fut).await
+}
+
+/// True inside [`background`].
+fn in_background() -> bool {
+    BACKGROUND.try_with(|_| ()).is_ok()
+}
+
+/// A token bucket: `rate` tokens per second, holding at most `burst`. Foreground waiters
+/// reserve their token (the balance may go negative), so they are served in the order they
+/// arrived and none can starve. Background waiters queue (first come, first served) behind a
+/// lock and take a token only once the balance is back to one, i.e. after every token owed to
+/// a foreground waiter.
 #[derive(Debug)]
 pub struct TokenBucket {
     rate: f64,
     burst: f64,
     state: Mutex<BucketState>,
+    background_turn: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -174,18 +198,23 @@ impl TokenBucket {
                 tokens: burst,
                 last: Instant::now(),
             }),
+            background_turn: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Takes one token; returns how long the caller must wait before using it.
-    pub fn reserve(&self) -> Duration {
-        let Ok(mut s) = self.state.lock() else {
-            return Duration::ZERO;
-        };
+    fn refill(&self, s: &mut BucketState) {
         let now = Instant::now();
         let elapsed = now.saturating_duration_since(s.last).as_secs_f64();
         s.tokens = (s.tokens + elapsed * self.rate).min(self.burst);
         s.last = now;
+    }
+
+    /// Takes one token (foreground); returns how long the caller must wait before using it.
+    pub fn reserve(&self) -> Duration {
+        let Ok(mut s) = self.state.lock() else {
+            return Duration::ZERO;
+        };
+        self.refill(&mut s);
         s.tokens -= 1.0;
         if s.tokens >= 0.0 {
             Duration::ZERO
@@ -194,11 +223,40 @@ impl TokenBucket {
         }
     }
 
-    /// Waits for a token.
+    /// Waits for a foreground token.
     pub async fn acquire(&self) {
         let wait = self.reserve();
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Waits for a background token: one at a time, and only when no foreground waiter is
+    /// owed one.
+    pub async fn acquire_background(&self) {
+        let _turn = self.background_turn.lock().await;
+        loop {
+            let wait = {
+                let Ok(mut s) = self.state.lock() else {
+                    return;
+                };
+                self.refill(&mut s);
+                if s.tokens >= 1.0 {
+                    s.tokens -= 1.0;
+                    return;
+                }
+                Duration::from_secs_f64((1.0 - s.tokens) / self.rate)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Waits for a token of the class the calling task runs in.
+    pub async fn acquire_here(&self) {
+        if in_background() {
+            self.acquire_background().await
+        } else {
+            self.acquire().await
         }
     }
 }
@@ -275,10 +333,11 @@ impl HttpConnector for PacedConnector {
         let bucket = self.bucket.clone();
         let service = self.service;
         HttpConnectorFuture::new(async move {
-            let wait = bucket.reserve();
-            if !wait.is_zero() {
-                tracing::trace!(service, wait = ?wait, "pacing: waiting for a request token");
-                tokio::time::sleep(wait).await;
+            let started = Instant::now();
+            bucket.acquire_here().await;
+            let waited = started.elapsed();
+            if !waited.is_zero() {
+                tracing::trace!(service, waited = ?waited, "pacing: waited for a request token");
             }
             inner.call(request).await
         })
@@ -372,6 +431,56 @@ mod tests {
         assert_eq!(done[1], Duration::ZERO);
         assert_eq!(done[2], Duration::from_millis(500));
         assert_eq!(done[5], Duration::from_millis(2000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn foreground_requests_overtake_a_background_backlog_within_the_rate() {
+        let b = Arc::new(TokenBucket::new(2.0));
+        let start = Instant::now();
+        // A drift listing of 20 requests queues up at once...
+        let listing: Vec<_> = (0..20)
+            .map(|_| {
+                let b = b.clone();
+                tokio::spawn(background(async move {
+                    b.acquire_here().await;
+                    start.elapsed()
+                }))
+            })
+            .collect();
+        // ...and a change arrives 3 s later, needing two requests.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let change = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                b.acquire_here().await;
+                b.acquire_here().await;
+                start.elapsed()
+            })
+        };
+        let change_done = change.await.unwrap();
+        assert!(
+            change_done <= Duration::from_millis(4100),
+            "the change waited behind the listing: done at {change_done:?}"
+        );
+        let mut times = Vec::new();
+        for t in listing {
+            times.push(t.await.unwrap());
+        }
+        times.push(change_done);
+        times.sort();
+        // Together they never exceed the rate: burst of 2, then 2 per second (22 tokens).
+        for (i, t) in times.iter().enumerate() {
+            let floor = Duration::from_millis(500 * (i as u64).saturating_sub(1));
+            assert!(
+                *t + Duration::from_millis(1) >= floor,
+                "token {i} at {t:?} < {floor:?}"
+            );
+        }
+        assert!(
+            times[20] <= Duration::from_millis(10_100),
+            "the listing still finishes at the rate: {:?}",
+            times[20]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -21,7 +21,8 @@ use super::status::{
     rfc3339, KindStatus, PlannedChange, PruneStatus, ResourceStatus, State, StatusStore,
 };
 use super::{
-    Action, Change, DiffCtx, ErrorClass, FieldChange, Kind, KindError, Mode, Scope, Settings,
+    Action, Change, DiffCtx, ErrorClass, FieldChange, Kind, KindError, Mode, Observed, Scope,
+    Settings,
 };
 use crate::desired::watch::DesiredRx;
 use crate::desired::DesiredSet;
@@ -168,7 +169,7 @@ enum Outcome<C> {
 pub struct Controller<K: Kind> {
     kind: Arc<K>,
     /// name → desired spec, this kind's part of the desired generation in force.
-    specs: BTreeMap<String, K::Spec>,
+    specs: Arc<BTreeMap<String, K::Spec>>,
     meta: BTreeMap<String, Meta>,
     generation: u64,
     tracked: HashMap<String, Track>,
@@ -191,7 +192,7 @@ impl<K: Kind> Controller<K> {
     pub fn new(kind: K, settings: &Settings) -> Self {
         Controller {
             kind: Arc::new(kind),
-            specs: BTreeMap::new(),
+            specs: Arc::new(BTreeMap::new()),
             meta: BTreeMap::new(),
             generation: 0,
             tracked: HashMap::new(),
@@ -242,7 +243,12 @@ impl<K: Kind> Controller<K> {
                 || now >= next_full
                 || self.kind_backoff.next_due().is_some();
             if full {
-                self.sweep(&eng, &desired, &mut facts_rx, None).await;
+                if !self
+                    .full_sweep(&eng, desired, &mut desired_rx, &mut facts_rx, &mut shutdown)
+                    .await
+                {
+                    return;
+                }
                 next_full = Instant::now() + eng.settings.resync;
             } else if !targets.is_empty() {
                 self.sweep(&eng, &desired, &mut facts_rx, Some(&targets))
@@ -321,7 +327,7 @@ impl<K: Kind> Controller<K> {
         delta.removed = self.meta.keys().any(|n| !meta.contains_key(n));
         self.tracked.retain(|n, _| specs.contains_key(n));
         self.backoffs.retain(|n| specs.contains_key(n));
-        self.specs = specs;
+        self.specs = Arc::new(specs);
         self.meta = meta;
         delta
     }
@@ -344,6 +350,53 @@ impl<K: Kind> Controller<K> {
             })
     }
 
+    /// The observation a sweep needs, as a future that does not borrow the controller (so a
+    /// full sweep's listing can go on while targeted sweeps run beside it), with the specs in
+    /// scope. `None` when `only` names nothing desired.
+    #[allow(clippy::type_complexity)]
+    fn observing(
+        &self,
+        eng: &Engine,
+        only: Option<&BTreeSet<String>>,
+    ) -> Option<(
+        Arc<BTreeMap<String, K::Spec>>,
+        impl Future<Output = Result<Observed<K::Live>, KindError>> + Send + 'static,
+    )> {
+        let in_scope = match only {
+            None => self.specs.clone(),
+            Some(names) => {
+                let subset: BTreeMap<String, K::Spec> = self
+                    .specs
+                    .iter()
+                    .filter(|(n, _)| names.contains(*n))
+                    .map(|(n, s)| (n.clone(), s.clone()))
+                    .collect();
+                if subset.is_empty() {
+                    return None;
+                }
+                Arc::new(subset)
+            }
+        };
+        let kind = self.kind.clone();
+        let specs = in_scope.clone();
+        let all = eng.settings.prune && only.is_none();
+        let deadline = eng.settings.call_deadline;
+        let fut = async move {
+            let scope = Scope {
+                desired: &*specs,
+                all,
+            };
+            match tokio::time::timeout(deadline, kind.observe(&scope)).await {
+                Ok(r) => r,
+                Err(_) => Err(KindError::new(
+                    ErrorClass::Retryable,
+                    format!("listing {} timed out after {deadline:?}", K::NAME),
+                )),
+            }
+        };
+        Some((in_scope, fut))
+    }
+
     /// One sweep: all resources (`only` None: list the whole kind, prune, publish all facts)
     /// or just `only`.
     async fn sweep(
@@ -354,60 +407,130 @@ impl<K: Kind> Controller<K> {
         only: Option<&BTreeSet<String>>,
     ) {
         let started = Instant::now();
-        let settings = &eng.settings;
-        let kind = self.kind.clone();
-        let subset: BTreeMap<String, K::Spec>;
-        let in_scope = match only {
-            None => &self.specs,
-            Some(names) => {
-                subset = self
-                    .specs
-                    .iter()
-                    .filter(|(n, _)| names.contains(*n))
-                    .map(|(n, s)| (n.clone(), s.clone()))
-                    .collect();
-                if subset.is_empty() {
-                    return;
+        let Some((in_scope, observing)) = self.observing(eng, only) else {
+            return;
+        };
+        let observed = observing.await;
+        let touched = BTreeSet::new();
+        self.reconcile(
+            eng,
+            desired,
+            facts_rx,
+            only.is_some(),
+            &in_scope,
+            observed,
+            &touched,
+            started,
+        )
+        .await;
+    }
+
+    /// A full sweep. Its listing (paced as background work: it may take many seconds at
+    /// fleet scale) does not hold up desired changes: each new generation is reconciled at
+    /// once by a targeted sweep of what changed, and the full sweep then leaves the resources
+    /// those sweeps touched alone (its listing of them may predate their changes). Returns
+    /// false when the controller must stop.
+    async fn full_sweep(
+        &mut self,
+        eng: &Arc<Engine>,
+        mut desired: Arc<DesiredSet>,
+        desired_rx: &mut DesiredRx,
+        facts_rx: &mut watch::Receiver<u64>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let started = Instant::now();
+        let Some((in_scope, observing)) = self.observing(eng, None) else {
+            return true;
+        };
+        let observing = crate::aws::pacing::background(observing);
+        tokio::pin!(observing);
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        let live_updates = eng.settings.mode == Mode::Run;
+        let observed = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() {
+                        return false;
+                    }
                 }
-                &subset
+                r = desired_rx.changed(), if live_updates => {
+                    if r.is_err() {
+                        return false;
+                    }
+                    let next = desired_rx.borrow_and_update().clone();
+                    if let Some(next) = next {
+                        desired = next;
+                        let delta = self.load_specs(&desired);
+                        let mut targets = delta.changed;
+                        targets.append(&mut self.changed);
+                        self.sweep(eng, &desired, facts_rx, Some(&targets)).await;
+                        touched.extend(targets);
+                    }
+                }
+                // Changes a targeted sweep just applied are verified at once, as between sweeps.
+                _ = std::future::ready(()), if live_updates && !self.changed.is_empty() => {
+                    let targets = std::mem::take(&mut self.changed);
+                    self.sweep(eng, &desired, facts_rx, Some(&targets)).await;
+                    touched.extend(targets);
+                }
+                r = &mut observing => break r,
             }
         };
-        let scope = Scope {
-            desired: in_scope,
-            all: settings.prune && only.is_none(),
+        self.reconcile(
+            eng, &desired, facts_rx, false, &in_scope, observed, &touched, started,
+        )
+        .await;
+        true
+    }
+
+    /// The rest of a sweep, once its observation is in: publish facts, diff, apply, record,
+    /// and (full sweeps) prune. `touched` names resources a targeted sweep reconciled while
+    /// this (full) sweep was listing: they are not diffed again against that older listing.
+    #[allow(clippy::too_many_arguments)]
+    async fn reconcile(
+        &mut self,
+        eng: &Arc<Engine>,
+        desired: &DesiredSet,
+        facts_rx: &mut watch::Receiver<u64>,
+        targeted: bool,
+        in_scope: &BTreeMap<String, K::Spec>,
+        observed: Result<Observed<K::Live>, KindError>,
+        touched: &BTreeSet<String>,
+        started: Instant,
+    ) {
+        let settings = &eng.settings;
+        let kind = self.kind.clone();
+        let observed = match observed {
+            Ok(o) => o,
+            Err(e) => return self.kind_failed(eng, e, started),
         };
-        let observed =
-            match tokio::time::timeout(settings.call_deadline, kind.observe(&scope)).await {
-                Ok(Ok(o)) => o,
-                Ok(Err(e)) => return self.kind_failed(eng, e, started),
-                Err(_) => {
-                    let e = KindError::new(
-                        ErrorClass::Retryable,
-                        format!(
-                            "listing {} timed out after {:?}",
-                            K::NAME,
-                            settings.call_deadline
-                        ),
-                    );
-                    return self.kind_failed(eng, e, started);
-                }
-            };
         self.kind_backoff.forget(&());
         self.listing_terminal = false;
         eng.metrics.kind_ready.with_label_values(&[K::NAME]).set(1);
-        let facts: BTreeMap<_, _> = observed
+        let mut facts: BTreeMap<String, BTreeMap<String, String>> = observed
             .iter()
             .map(|(n, l)| (n.clone(), K::facts(n, l)))
             .filter(|(_, f)| !f.is_empty())
             .collect();
-        match only {
-            // A full listing replaces what the kind published (gone resources vanish).
-            None => eng.facts.publish(K::NAME, facts),
-            Some(_) => {
-                for (n, f) in facts {
-                    eng.facts.upsert(K::NAME, &n, f);
+        if targeted {
+            for (n, f) in facts {
+                eng.facts.upsert(K::NAME, &n, f);
+            }
+        } else {
+            // A full listing replaces what the kind published (gone resources vanish), except
+            // for what targeted sweeps saw more recently.
+            if !touched.is_empty() {
+                let current = eng.facts.snapshot();
+                let mine = current.get(K::NAME);
+                for n in touched {
+                    match mine.and_then(|m| m.get(n)) {
+                        Some(f) => facts.insert(n.clone(), f.clone()),
+                        None => facts.remove(n),
+                    };
                 }
             }
+            eng.facts.publish(K::NAME, facts);
         }
         // The first time, wait (bounded) until every kind has listed once, so references to
         // other kinds resolve against what exists instead of racing their first listing.
@@ -437,6 +560,9 @@ impl<K: Kind> Controller<K> {
         let now = Instant::now();
         let mut outcomes: Vec<(String, Outcome<K::Change>)> = Vec::new();
         for (name, spec) in in_scope {
+            if touched.contains(name) || !self.specs.contains_key(name) {
+                continue;
+            }
             let hash = self.meta.get(name).map(|m| m.hash);
             if self.backoffs.is_waiting(name, now) {
                 continue;
@@ -530,7 +656,9 @@ impl<K: Kind> Controller<K> {
 
         // Record outcomes.
         let now = Instant::now();
-        self.changed.clear();
+        for (name, ..) in &results {
+            self.changed.remove(name);
+        }
         self.changed.extend(rewake);
         for (name, outcome, applied, _partial) in results {
             let hash = self.meta.get(&name).map(|m| m.hash);
@@ -583,7 +711,7 @@ impl<K: Kind> Controller<K> {
             }
         }
 
-        if only.is_none() {
+        if !targeted {
             self.prune(eng, desired, &observed, mutate).await;
             self.swept_once = true;
         }
