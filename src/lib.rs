@@ -11,7 +11,7 @@
 //! - [`template`]: Jinja templates rendered per service instance, layered values, the naming
 //!   convention and its grains; [`salt`]: importing Salt `boto_*` state files.
 //! - [`metrics`] and [`http`]: the Prometheus registry and the `/metrics`, `/healthz`, `/readyz`
-//!   and `/status` endpoints.
+//!   and `/status` endpoints; [`mem`]: bounded malloc arenas.
 
 pub mod aws;
 pub mod cli;
@@ -19,6 +19,7 @@ pub mod desired;
 pub mod engine;
 pub mod http;
 pub mod kinds;
+pub mod mem;
 pub mod metrics;
 pub mod plan;
 pub mod salt;

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    converge::mem::limit_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -865,8 +865,7 @@ fn parse_source(src: &Source<'_>, text: &str, problems: &mut Vec<Problem>) -> Ve
                     Some(loc) => src.origin(&loc),
                     None => src.origin(&serde_saphyr::Location::UNKNOWN),
                 };
-                problems
-                    .push(src.problem_at(origin, strip_location(&e.without_snippet().to_string())));
+                problems.push(src.problem_at(origin, yaml_message(&e)));
                 return Vec::new();
             }
         };
@@ -953,6 +952,40 @@ fn check_doc(
         spec: spec_value,
         origin: here,
     })
+}
+
+/// A YAML error in an operator's words: limits say which limit and what to do; the rest is the
+/// parser's message without its trailing location (printed first instead).
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let e = e.without_snippet();
+    let mut inner = e;
+    while let serde_saphyr::Error::AliasError { error, .. }
+    | serde_saphyr::Error::WithSnippet { error, .. } = inner
+    {
+        inner = error;
+    }
+    let serde_saphyr::Error::Budget { breach, .. } = inner else {
+        let message = strip_location(&e.to_string());
+        return match message.strip_suffix("; use Option<String>") {
+            Some(_) => "expected text here, found nothing (an empty value or `null`)".to_string(),
+            None => message,
+        };
+    };
+    let what = match breach {
+        B::Documents { .. } => format!(
+            "more than {MAX_DOCUMENTS_PER_FILE} documents in one file; split it into several files"
+        ),
+        B::Depth { .. } => "nested more than 64 levels deep".to_string(),
+        B::Aliases { .. } => "more than 1,000 aliases (`*name`) in one file".to_string(),
+        B::Anchors { .. } => "more than 10,000 anchors (`&name`) in one file".to_string(),
+        B::Nodes { .. } => "more than 500,000 YAML nodes in one file".to_string(),
+        B::Events { .. } | B::AliasAnchorRatio { .. } | B::RecordedAnchorEvents { .. } => {
+            "the aliases expand to more than 500,000 YAML nodes (an alias bomb?)".to_string()
+        }
+        other => format!("a YAML parser limit was exceeded ({other:?})"),
+    };
+    format!("file too large to load: {what}")
 }
 
 /// serde-saphyr appends " at line L, column C"; we print the location first instead.
@@ -1095,6 +1128,19 @@ mod tests {
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0].name, "q1");
         assert_eq!(docs[0].origin.line, 1);
+    }
+
+    #[test]
+    fn an_empty_name_reads_as_an_operator_would_say_it() {
+        let (_, problems) =
+            parse("apiVersion: converge/v1\nkind: Queue\nmetadata:\n  name:\nspec: {}\n");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("t.yaml:4:")
+                && problems[0].contains("expected text here, found nothing")
+                && !problems[0].contains("Option<"),
+            "{problems:?}"
+        );
     }
 
     #[test]

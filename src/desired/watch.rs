@@ -30,6 +30,9 @@ pub struct Reloader {
     metrics: Arc<Metrics>,
     /// The controller's region: service instances of other regions are left out.
     region: Option<String>,
+    /// What the tree looked like (names, sizes, times) when it was last read: the periodic
+    /// poll reads it again only when this changed.
+    stamp: Option<u64>,
 }
 
 impl Reloader {
@@ -42,6 +45,7 @@ impl Reloader {
             tx,
             metrics,
             region: None,
+            stamp: None,
         };
         (r, rx)
     }
@@ -61,6 +65,8 @@ impl Reloader {
     /// nothing but `converge_desired_valid`.
     pub fn reload(&mut self) -> Result<bool, LoadError> {
         self.metrics.desired_loads.inc();
+        // Taken before reading, so a change made while reading shows at the next poll.
+        self.stamp = tree_stamp(&self.root);
         match load(&self.root) {
             Ok(mut set) => {
                 let skipped = match &self.region {
@@ -127,16 +133,30 @@ impl Reloader {
         let mut fs = FsWatch::new(&self.root, debounce, ev_tx);
         let mut ticker = tokio::time::interval(poll);
         ticker.tick().await;
+        // After a reload, once the controllers have moved to the new generation and dropped
+        // the old one, freed memory goes back to the system (see `crate::mem`).
+        let mut trim_at: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() { return; }
                 }
+                _ = sleep_until_some(trim_at) => {
+                    trim_at = None;
+                    crate::mem::release_free_memory();
+                    continue;
+                }
                 got = ev_rx.recv(), if fs.is_some() => {
                     if got.is_none() { fs = None; }
                     while ev_rx.try_recv().is_ok() {}
                 }
-                _ = ticker.tick() => {}
+                _ = ticker.tick() => {
+                    // The poll is a safety net for missed events: stat the tree (a millisecond
+                    // for hundreds of files) and read it only if something changed.
+                    if self.stamp.is_some() && tree_stamp(&self.root) == self.stamp {
+                        continue;
+                    }
+                }
             }
             // Loading is CPU-bound (rendering, parsing; a hostile file may take seconds within
             // the loader's limits): keep it off the async workers' hot path.
@@ -149,7 +169,73 @@ impl Reloader {
             if let Some(w) = fs.as_mut() {
                 w.rearm(&self.root);
             }
+            trim_at = Some(tokio::time::Instant::now() + Duration::from_secs(2));
         }
+    }
+}
+
+/// A hash of every file of the tree (path, size, modification and change times, inode), with
+/// the directory the root resolves to: it changes when any file is added, removed, edited or
+/// swapped. Dotfiles are left out (editors' swap files), but for the revision file. `None` when
+/// the root cannot be read.
+pub fn tree_stamp(root: &Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let canonical = std::fs::canonicalize(root).ok()?;
+    canonical.hash(&mut h);
+    let mut seen = std::collections::HashSet::from([canonical]);
+    let mut stack = vec![root.to_path_buf()];
+    let mut entries: Vec<(PathBuf, std::fs::Metadata)> = Vec::new();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    while let Some(dir) = stack.pop() {
+        let Ok(list) = std::fs::read_dir(&dir) else {
+            dirs.push(dir);
+            continue;
+        };
+        for entry in list.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name != super::REVISION_FILE {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(meta) = std::fs::metadata(&path) else {
+                dirs.push(path);
+                continue;
+            };
+            if meta.is_dir() {
+                // A directory by its path only: its times change with dotfiles in it too.
+                dirs.push(path.clone());
+                if let Ok(c) = std::fs::canonicalize(&path) {
+                    if seen.insert(c) {
+                        stack.push(path);
+                    }
+                }
+                continue;
+            }
+            entries.push((path, meta));
+        }
+    }
+    dirs.sort();
+    dirs.hash(&mut h);
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, meta) in entries {
+        path.hash(&mut h);
+        meta.len().hash(&mut h);
+        meta.modified().ok().hash(&mut h);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ctime(), meta.ctime_nsec(), meta.ino(), meta.dev()).hash(&mut h);
+        }
+    }
+    Some(h.finish())
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -226,5 +312,53 @@ impl FsWatch {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tree_stamp_changes_with_the_tree_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("current");
+        let a = dir.path().join("release-a");
+        std::fs::create_dir_all(a.join("svc")).unwrap();
+        std::fs::write(a.join("svc/q.yaml"), "x: 1\n").unwrap();
+        std::os::unix::fs::symlink(&a, &root).unwrap();
+        let s0 = tree_stamp(&root);
+        assert!(s0.is_some());
+        assert_eq!(tree_stamp(&root), s0, "stable while nothing changes");
+
+        // An editor's swap file is not a change; the revision file is.
+        std::fs::write(a.join("svc/.q.yaml.swp"), "junk").unwrap();
+        assert_eq!(tree_stamp(&root), s0);
+        std::fs::write(a.join(crate::desired::REVISION_FILE), "abc\n").unwrap();
+        let s1 = tree_stamp(&root);
+        assert_ne!(s1, s0);
+
+        // Same size, new content (and times).
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(a.join("svc/q.yaml"), "x: 2\n").unwrap();
+        let s2 = tree_stamp(&root);
+        assert_ne!(s2, s1);
+
+        // A new file, then an atomic swap of the root to an identical copy.
+        std::fs::write(a.join("svc/r.yaml"), "y: 1\n").unwrap();
+        let s3 = tree_stamp(&root);
+        assert_ne!(s3, s2);
+        let b = dir.path().join("release-b");
+        std::fs::create_dir_all(b.join("svc")).unwrap();
+        for f in ["svc/q.yaml", "svc/r.yaml", crate::desired::REVISION_FILE] {
+            std::fs::copy(a.join(f), b.join(f)).unwrap();
+        }
+        let tmp = dir.path().join("tmp-link");
+        std::os::unix::fs::symlink(&b, &tmp).unwrap();
+        std::fs::rename(&tmp, &root).unwrap();
+        assert_ne!(tree_stamp(&root), s3);
+
+        std::fs::remove_file(&root).unwrap();
+        assert_eq!(tree_stamp(&root), None);
     }
 }

@@ -449,8 +449,8 @@ impl<K: Kind> Controller<K> {
         let observed = loop {
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => {
-                    if *shutdown.borrow() {
+                r = shutdown.changed() => {
+                    if r.is_err() || *shutdown.borrow() {
                         return false;
                     }
                 }
