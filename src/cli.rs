@@ -177,7 +177,8 @@ pub struct RunArgs {
     /// Quiet period after a change in the desired directory before it is reloaded.
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
     pub debounce: Duration,
-    /// The desired directory is also re-read this often, in case a filesystem event was missed.
+    /// The desired directory is also checked this often (a stat per file), in case a filesystem
+    /// event was missed; it is read again only if something changed.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub poll_interval: Duration,
     /// Append one JSON line per mutating AWS change to this file (time, revision, kind, name,
