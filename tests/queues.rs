@@ -611,12 +611,13 @@ async fn sigterm_exits_zero_promptly() {
 /// its older listing comes in, neither reverts nor repeats that change.
 #[tokio::test]
 async fn a_change_during_a_long_full_sweep_is_applied_at_once_and_kept() {
+    const QUEUES: usize = 16;
     let sqs = sqs().await;
     let p = unique("preempt");
     let id = unique("ctl");
     let d = Desired::new();
     let manifests = |delay: u32| -> String {
-        (0..20)
+        (0..QUEUES)
             .map(|i| {
                 let spec = if i == 7 {
                     format!("attributes:\n  DelaySeconds: {delay}\n")
@@ -631,18 +632,30 @@ async fn a_change_during_a_long_full_sweep_is_applied_at_once_and_kept() {
     let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    // At 2 SQS requests per second, the first full sweep lists for ~20 s (ListQueues, then
-    // attributes and tags of 20 queues).
+    // At 2 SQS requests per second a full sweep lists for ~16 s (ListQueues, then attributes
+    // and tags of each queue, 8 queues at a time). Each listing reads every queue's attributes
+    // once: the count of GetQueueAttributes tells how far the listings got.
     let run = Running::start(
         &d.path_str(),
-        &["--controller-id", &id, "--rate-limit", "sqs=2"],
+        &[
+            "--controller-id",
+            &id,
+            "--rate-limit",
+            "sqs=2",
+            "--resync",
+            "1s",
+        ],
     );
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let reads = |r: &Running| {
+        r.metric(r#"converge_aws_api_calls_total{operation="GetQueueAttributes",service="SQS"}"#)
+    };
     let converged = r#"converge_resources{kind="Queue",state="converged"}"#;
-    assert!(
-        run.metric(converged) < 10.0,
-        "the full sweep was already done: nothing to pre-empt"
-    );
+    run.wait_for("the first full sweep", 90, |r| {
+        r.metric(converged) == QUEUES as f64
+    });
+    run.wait_for("the second full sweep's listing to start", 30, |r| {
+        reads(r) > QUEUES as f64
+    });
 
     let changed = std::time::Instant::now();
     d.write("queues.yaml", &manifests(5));
@@ -652,20 +665,27 @@ async fn a_change_during_a_long_full_sweep_is_applied_at_once_and_kept() {
             break;
         }
         assert!(
-            changed.elapsed() < std::time::Duration::from_secs(15),
-            "the change was not applied while the full sweep listed\n{}",
+            changed.elapsed() < std::time::Duration::from_secs(30),
+            "the change was never applied\n{}",
             run.logs()
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // Had the change waited for the listing, all of its reads (2 x QUEUES) and the change's
+    // own would be done by now; at most 8 of the second listing's are issued ahead of its
+    // tokens, and the change goes first.
+    let done = reads(&run);
     assert!(
-        run.metric(converged) < 10.0,
-        "the change waited for the full sweep ({} s)",
+        done < (2 * QUEUES) as f64,
+        "the change waited for the full sweep: {done} attribute reads after {:.1} s",
         changed.elapsed().as_secs_f64()
     );
 
     // The full sweep completes on its older listing: the change stays, made once.
-    run.wait_for("the full sweep", 90, |r| r.metric(converged) == 20.0);
+    run.wait_for("the second full sweep", 90, |r| {
+        reads(r) >= (2 * QUEUES) as f64 + 1.0
+    });
+    run.wait_sweeps("Queue", 1.0, 60);
     assert_eq!(
         queue_attr(&sqs, &target, "DelaySeconds").await.as_deref(),
         Some("5")

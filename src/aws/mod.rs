@@ -66,6 +66,14 @@ pub async fn clients(opts: &AwsOptions, metrics: Arc<Metrics>) -> Result<Clients
     };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry.with_max_attempts(opts.max_attempts.max(1)))
+        // Upload stall protection would count the wait for a pacing token (inside the HTTP
+        // client, see `pacing`) as a stalled request body and fail the call after its grace
+        // period; converge's request bodies are a few hundred bytes. Downloads stay protected.
+        .stalled_stream_protection(
+            aws_config::stalled_stream_protection::StalledStreamProtectionConfig::enabled()
+                .upload_enabled(false)
+                .build(),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))

@@ -243,13 +243,16 @@ impl<K: Kind> Controller<K> {
                 || now >= next_full
                 || self.kind_backoff.next_due().is_some();
             if full {
-                if !self
+                let Some(again) = self
                     .full_sweep(&eng, desired, &mut desired_rx, &mut facts_rx, &mut shutdown)
                     .await
-                {
+                else {
                     return;
+                };
+                next_full = Instant::now();
+                if !again {
+                    next_full += eng.settings.resync;
                 }
-                next_full = Instant::now() + eng.settings.resync;
             } else if !targets.is_empty() {
                 self.sweep(&eng, &desired, &mut facts_rx, Some(&targets))
                     .await;
@@ -405,12 +408,13 @@ impl<K: Kind> Controller<K> {
         desired: &DesiredSet,
         facts_rx: &mut watch::Receiver<u64>,
         only: Option<&BTreeSet<String>>,
-    ) {
+    ) -> bool {
         let started = Instant::now();
         let Some((in_scope, observing)) = self.observing(eng, only) else {
-            return;
+            return true;
         };
         let observed = observing.await;
+        let listed = observed.is_ok();
         let touched = BTreeSet::new();
         self.reconcile(
             eng,
@@ -423,13 +427,16 @@ impl<K: Kind> Controller<K> {
             started,
         )
         .await;
+        listed
     }
 
     /// A full sweep. Its listing (paced as background work: it may take many seconds at
     /// fleet scale) does not hold up desired changes: each new generation is reconciled at
     /// once by a targeted sweep of what changed, and the full sweep then leaves the resources
-    /// those sweeps touched alone (its listing of them may predate their changes). Returns
-    /// false when the controller must stop.
+    /// those sweeps touched alone (its listing of them may predate their changes). The listing
+    /// runs as a task of its own, so it goes on while they do. Returns `None` when the
+    /// controller must stop, else whether another full sweep is due at once (a resource was
+    /// removed from the desired state while this one listed, and prune is on).
     async fn full_sweep(
         &mut self,
         eng: &Arc<Engine>,
@@ -437,51 +444,64 @@ impl<K: Kind> Controller<K> {
         desired_rx: &mut DesiredRx,
         facts_rx: &mut watch::Receiver<u64>,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> bool {
+    ) -> Option<bool> {
         let started = Instant::now();
         let Some((in_scope, observing)) = self.observing(eng, None) else {
-            return true;
+            return Some(false);
         };
-        let observing = crate::aws::pacing::background(observing);
-        tokio::pin!(observing);
+        let mut listing = tokio::spawn(crate::aws::pacing::background(observing));
+        let _stop_listing = AbortOnDrop(listing.abort_handle());
         let mut touched: BTreeSet<String> = BTreeSet::new();
-        let live_updates = eng.settings.mode == Mode::Run;
+        let mut again = false;
+        // Not before the first full sweep: other kinds wait for this kind's first listing.
+        let live_updates = eng.settings.mode == Mode::Run && self.swept_once;
         let observed = loop {
-            tokio::select! {
+            let targets = tokio::select! {
                 biased;
                 r = shutdown.changed() => {
                     if r.is_err() || *shutdown.borrow() {
-                        return false;
+                        return None;
                     }
+                    continue;
                 }
                 r = desired_rx.changed(), if live_updates => {
                     if r.is_err() {
-                        return false;
+                        return None;
                     }
-                    let next = desired_rx.borrow_and_update().clone();
-                    if let Some(next) = next {
-                        desired = next;
-                        let delta = self.load_specs(&desired);
-                        let mut targets = delta.changed;
-                        targets.append(&mut self.changed);
-                        self.sweep(eng, &desired, facts_rx, Some(&targets)).await;
-                        touched.extend(targets);
-                    }
+                    let Some(next) = desired_rx.borrow_and_update().clone() else {
+                        continue;
+                    };
+                    desired = next;
+                    let delta = self.load_specs(&desired);
+                    again |= delta.removed && eng.settings.prune;
+                    let mut targets = delta.changed;
+                    targets.append(&mut self.changed);
+                    targets
                 }
                 // Changes a targeted sweep just applied are verified at once, as between sweeps.
                 _ = std::future::ready(()), if live_updates && !self.changed.is_empty() => {
-                    let targets = std::mem::take(&mut self.changed);
-                    self.sweep(eng, &desired, facts_rx, Some(&targets)).await;
-                    touched.extend(targets);
+                    std::mem::take(&mut self.changed)
                 }
-                r = &mut observing => break r,
+                r = &mut listing => break r.unwrap_or_else(|e| Err(KindError::new(
+                    ErrorClass::Retryable,
+                    format!("listing {} failed: {e}", K::NAME),
+                ))),
+            };
+            if !self.sweep(eng, &desired, facts_rx, Some(&targets)).await {
+                // Its listing failed: retry those resources with backoff (the full sweep
+                // skips them, its listing being older than their change).
+                let now = Instant::now();
+                for name in &targets {
+                    self.backoffs.failed(name, false, now);
+                }
             }
+            touched.extend(targets);
         };
         self.reconcile(
             eng, &desired, facts_rx, false, &in_scope, observed, &touched, started,
         )
         .await;
-        true
+        Some(again)
     }
 
     /// The rest of a sweep, once its observation is in: publish facts, diff, apply, record,
@@ -523,7 +543,7 @@ impl<K: Kind> Controller<K> {
             if !touched.is_empty() {
                 let current = eng.facts.snapshot();
                 let mine = current.get(K::NAME);
-                for n in touched {
+                for n in touched.iter().filter(|n| self.specs.contains_key(*n)) {
                     match mine.and_then(|m| m.get(n)) {
                         Some(f) => facts.insert(n.clone(), f.clone()),
                         None => facts.remove(n),
@@ -542,7 +562,9 @@ impl<K: Kind> Controller<K> {
         let rewake: Vec<String> = if facts_rx.has_changed().unwrap_or(false) {
             self.tracked
                 .iter()
-                .filter(|(n, t)| t.waiting_for.is_some() && !in_scope.contains_key(*n))
+                .filter(|(n, t)| {
+                    t.waiting_for.is_some() && (!in_scope.contains_key(*n) || touched.contains(*n))
+                })
                 .map(|(n, _)| n.clone())
                 .collect()
         } else {
@@ -895,6 +917,15 @@ impl<K: Kind> Controller<K> {
             s.prune = prune;
             s.resources = resources;
         });
+    }
+}
+
+/// Aborts a spawned task when dropped (a full sweep's listing, when the controller stops).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
