@@ -694,6 +694,34 @@ pub(crate) fn read_text(file: &Path) -> Result<String, String> {
     })
 }
 
+/// A hash of what the loader would read (every YAML file's path, size, modification and change
+/// times and inode; the revision file; the directory the root resolves to; the problems of the
+/// walk): it changes when a file is added, removed, edited or swapped in. The periodic poll
+/// compares it before reading the tree again. `None` when the root cannot be read.
+pub fn tree_stamp(root: &Path) -> Option<u64> {
+    let mut problems = Vec::new();
+    let tree = collect_files(root, &mut problems).ok()?;
+    let mut h = DefaultHasher::new();
+    std::fs::canonicalize(root).ok().hash(&mut h);
+    for p in &problems {
+        p.to_string().hash(&mut h);
+    }
+    for file in tree.files.iter().chain([&root.join(REVISION_FILE)]) {
+        file.hash(&mut h);
+        let Ok(meta) = std::fs::metadata(file) else {
+            continue;
+        };
+        meta.len().hash(&mut h);
+        meta.modified().ok().hash(&mut h);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ctime(), meta.ctime_nsec(), meta.ino(), meta.dev()).hash(&mut h);
+        }
+    }
+    Some(h.finish())
+}
+
 /// The YAML files of a tree, and its service directories.
 struct Tree {
     files: Vec<PathBuf>,

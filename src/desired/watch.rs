@@ -13,7 +13,7 @@ use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use tokio::sync::{mpsc, watch};
 
-use super::{load, retain_region, DesiredSet, LoadError};
+use super::{load, retain_region, tree_stamp, DesiredSet, LoadError};
 use crate::metrics::Metrics;
 
 type Watcher = Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>;
@@ -172,64 +172,6 @@ impl Reloader {
             trim_at = Some(tokio::time::Instant::now() + Duration::from_secs(2));
         }
     }
-}
-
-/// A hash of every file of the tree (path, size, modification and change times, inode), with
-/// the directory the root resolves to: it changes when any file is added, removed, edited or
-/// swapped. Dotfiles are left out (editors' swap files), but for the revision file. `None` when
-/// the root cannot be read.
-pub fn tree_stamp(root: &Path) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    let canonical = std::fs::canonicalize(root).ok()?;
-    canonical.hash(&mut h);
-    let mut seen = std::collections::HashSet::from([canonical]);
-    let mut stack = vec![root.to_path_buf()];
-    let mut entries: Vec<(PathBuf, std::fs::Metadata)> = Vec::new();
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    while let Some(dir) = stack.pop() {
-        let Ok(list) = std::fs::read_dir(&dir) else {
-            dirs.push(dir);
-            continue;
-        };
-        for entry in list.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') && name != super::REVISION_FILE {
-                continue;
-            }
-            let path = entry.path();
-            let Ok(meta) = std::fs::metadata(&path) else {
-                dirs.push(path);
-                continue;
-            };
-            if meta.is_dir() {
-                // A directory by its path only: its times change with dotfiles in it too.
-                dirs.push(path.clone());
-                if let Ok(c) = std::fs::canonicalize(&path) {
-                    if seen.insert(c) {
-                        stack.push(path);
-                    }
-                }
-                continue;
-            }
-            entries.push((path, meta));
-        }
-    }
-    dirs.sort();
-    dirs.hash(&mut h);
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    for (path, meta) in entries {
-        path.hash(&mut h);
-        meta.len().hash(&mut h);
-        meta.modified().ok().hash(&mut h);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            (meta.ctime(), meta.ctime_nsec(), meta.ino(), meta.dev()).hash(&mut h);
-        }
-    }
-    Some(h.finish())
 }
 
 async fn sleep_until_some(at: Option<tokio::time::Instant>) {
