@@ -2,11 +2,15 @@
 //! desired-state YAML kept in git.
 //!
 //! The shape, in the order data flows:
+//! - [`core`]: the vocabulary everything else stands on (errors, changes, the schema trait,
+//!   the desired-state model, source diagnostics, fact keys, request priority).
 //! - [`desired`]: load a tree of manifests all-or-nothing (errors carry `file:line:column`),
-//!   watch it for changes, keep the last good set.
+//!   watch it for changes, keep the last good set. Generic over a registry of schemas.
 //! - [`engine`]: one controller loop per resource kind; per-resource backoff; drift detection;
-//!   ownership, adoption and guarded pruning; status and metrics. The engine knows no AWS service.
-//! - [`kinds`]: one file per resource kind behind the [`engine::Kind`] trait.
+//!   ownership, adoption and guarded pruning; status and metrics. The engine knows no AWS
+//!   service and no kind.
+//! - [`kinds`]: one module per resource kind behind [`core::Schema`] and [`engine::Kind`];
+//!   [`kinds::common`] holds what they share.
 //! - [`aws`]: SDK configuration, the API-call-counting interceptor, error classification.
 //! - [`template`]: Jinja templates rendered per service instance, layered values, the naming
 //!   convention and its grains; [`salt`]: importing Salt `boto_*` state files.
@@ -15,6 +19,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod core;
 pub mod desired;
 pub mod engine;
 pub mod http;

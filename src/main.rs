@@ -144,7 +144,7 @@ fn init_logging(log: &LogArgs, default: &str) {
 
 /// `converge validate`: every problem as `path:line:column: message`.
 fn validate(root: &std::path::Path) -> ExitCode {
-    match desired::load(root) {
+    match kinds::load(root) {
         Ok(set) => {
             println!("ok: {} resource(s) in {}", set.len(), root.display());
             ExitCode::SUCCESS
@@ -230,7 +230,7 @@ fn values(a: &converge::cli::ValuesArgs) -> ExitCode {
 
 /// `converge render`: the manifests as plan and apply see them.
 fn render(a: &converge::cli::RenderArgs) -> ExitCode {
-    let mut set = match desired::load(&a.desired.desired) {
+    let mut set = match kinds::load(&a.desired.desired) {
         Ok(s) => s,
         Err(e) => return report_load_error(e),
     };
@@ -303,8 +303,8 @@ fn import_sls(a: &converge::cli::ImportSlsArgs) -> ExitCode {
 }
 
 /// Loads the tree for plan/apply; `Err(code)` to exit with.
-fn load_once(root: &std::path::Path) -> Result<desired::DesiredSet, ExitCode> {
-    match desired::load(root) {
+fn load_once(root: &std::path::Path) -> Result<converge::core::DesiredSet, ExitCode> {
+    match kinds::load(root) {
         Ok(mut set) => {
             set.generation = 1;
             Ok(set)
@@ -416,7 +416,7 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-    let (mut reloader, desired_rx) = Reloader::new(root.clone(), metrics.clone());
+    let (mut reloader, desired_rx) = Reloader::new(root.clone(), kinds::load, metrics.clone());
     let clients = match aws::clients(&aws_options(&a.aws), metrics.clone()).await {
         Ok(c) => c,
         Err(e) => {

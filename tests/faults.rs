@@ -133,7 +133,7 @@ fn stack_prefix(what: &str) -> String {
 
 /// Desired resources by kind → names, as converge loads them.
 fn desired_names(dir: &Path) -> BTreeMap<String, Vec<String>> {
-    let set = converge::desired::load(dir).expect("the test tree is valid");
+    let set = converge::kinds::load(dir).expect("the test tree is valid");
     set.resources
         .iter()
         .map(|(k, m)| (k.clone(), m.keys().cloned().collect()))

@@ -632,7 +632,7 @@ fn check_parse(text: &str) -> Result<(), TestCaseError> {
     let file = Path::new("fuzz/input.yaml");
     let mut problems = Vec::new();
     let started = Instant::now();
-    let docs = converge::desired::parse_file(file, text, &mut problems);
+    let docs = converge::desired::parse_file::<converge::kinds::Kinds>(file, text, &mut problems);
     prop_assert!(
         started.elapsed() < Duration::from_secs(5),
         "parse took {:?}",
@@ -787,7 +787,7 @@ fn the_loader_survives_random_trees() {
                 }
                 write_atomic(&dir.path().join(rel), &text);
             }
-            match converge::desired::load(dir.path()) {
+            match converge::kinds::load(dir.path()) {
                 Ok(_) => {}
                 Err(converge::desired::LoadError::Invalid(problems)) => {
                     prop_assert!(!problems.is_empty());

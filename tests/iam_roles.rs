@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::*;
-use converge::kinds::policy::{decode, same_policy};
+use converge::kinds::common::policy::{decode, same_policy};
 use serde_json::{json, Value};
 
 /// Every IAM call that changes something.

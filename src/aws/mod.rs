@@ -1,6 +1,6 @@
 //! AWS plumbing shared by every kind: one `SdkConfig` for all clients, the interceptor that
 //! counts every API request, client-side pacing ([`pacing`]), and the classification of SDK
-//! errors into the engine's classes.
+//! errors into converge's error classes ([`crate::core::ErrorClass`]).
 
 pub mod pacing;
 
@@ -19,7 +19,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::engine::{ErrorClass, KindError};
+use crate::core::{ErrorClass, KindError};
 use crate::metrics::Metrics;
 
 /// How to reach AWS.

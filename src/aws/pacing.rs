@@ -12,13 +12,13 @@
 //!
 //! Two classes of requests share a bucket. Work someone waits for (a desired change, a retry, a
 //! write) is *foreground* and served first, in arrival order. The listing of a periodic full
-//! sweep (drift detection) runs inside [`background`]: its requests take a token only when no
+//! sweep (drift detection) runs inside [`background`] (the engine marks it; the mark is
+//! [`crate::core::priority`]'s, so neither knows the other): its requests take a token only when no
 //! foreground request is owed one, so a change never queues behind a 30-second drift listing,
 //! and together both classes still stay within the service's rate.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +30,10 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tokio::time::Instant;
+
+#[cfg(doc)]
+use crate::core::priority::background;
+use crate::core::priority::in_background;
 
 /// The services converge calls, by the name `--rate-limit` uses.
 pub const SERVICES: &[&str] = &[
@@ -152,20 +156,6 @@ impl FromStr for RateOverrides {
         }
         Ok(RateOverrides(out))
     }
-}
-
-tokio::task_local! {
-    static BACKGROUND: ();
-}
-
-/// Runs `fut` with every AWS request it makes paced as background work (see the module docs).
-pub async fn background<F: Future>(fut: F) -> F::Output {
-    BACKGROUND.scope((), fut).await
-}
-
-/// True inside [`background`].
-fn in_background() -> bool {
-    BACKGROUND.try_with(|_| ()).is_ok()
 }
 
 /// A token bucket: `rate` tokens per second, holding at most `burst`. Foreground waiters
@@ -359,6 +349,7 @@ pub fn client_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::priority::background;
 
     #[test]
     fn overrides_parse_and_replace_defaults() {

@@ -13,17 +13,19 @@ use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use tokio::sync::{mpsc, watch};
 
-use super::{load, retain_region, tree_stamp, DesiredSet, LoadError};
+use super::{retain_region, tree_stamp, LoadError};
+use crate::core::{DesiredRx, DesiredSet};
 use crate::metrics::Metrics;
 
 type Watcher = Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>;
 
-/// The current desired state as seen by the controllers: `None` until a valid tree is loaded.
-pub type DesiredRx = watch::Receiver<Option<Arc<DesiredSet>>>;
+/// How a tree is loaded: [`super::load`] for the registry of kinds the binary knows.
+pub type Loader = fn(&Path) -> Result<DesiredSet, LoadError>;
 
 /// Loads the tree, tracks generations and publishes each new valid set.
 pub struct Reloader {
     root: PathBuf,
+    load: Loader,
     generation: u64,
     current: Option<Arc<DesiredSet>>,
     tx: watch::Sender<Option<Arc<DesiredSet>>>,
@@ -36,10 +38,11 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    pub fn new(root: PathBuf, metrics: Arc<Metrics>) -> (Self, DesiredRx) {
+    pub fn new(root: PathBuf, load: Loader, metrics: Arc<Metrics>) -> (Self, DesiredRx) {
         let (tx, rx) = watch::channel(None);
         let r = Reloader {
             root,
+            load,
             generation: 0,
             current: None,
             tx,
@@ -67,7 +70,7 @@ impl Reloader {
         self.metrics.desired_loads.inc();
         // Taken before reading, so a change made while reading shows at the next poll.
         self.stamp = tree_stamp(&self.root);
-        match load(&self.root) {
+        match (self.load)(&self.root) {
             Ok(mut set) => {
                 let skipped = match &self.region {
                     Some(region) => retain_region(&mut set, region),

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::{Action, FieldChange, KindError};
+use crate::core::{Action, FieldChange, KindError};
 
 /// One audit record.
 #[derive(Debug, Serialize)]

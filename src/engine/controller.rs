@@ -20,12 +20,9 @@ use super::facts::Facts;
 use super::status::{
     rfc3339, KindStatus, PlannedChange, PruneStatus, ResourceStatus, State, StatusStore,
 };
-use super::{
-    Action, Change, DiffCtx, ErrorClass, FieldChange, Kind, KindError, Mode, Observed, Scope,
-    Settings,
-};
-use crate::desired::watch::DesiredRx;
-use crate::desired::DesiredSet;
+use super::{DiffCtx, Kind, Mode, Observed, Scope, Settings};
+use crate::core::facts::Published;
+use crate::core::{Action, Change, DesiredRx, DesiredSet, ErrorClass, FieldChange, KindError};
 use crate::metrics::Metrics;
 
 /// The longest a kind's first sweep waits for the other kinds' first listings.
@@ -39,9 +36,6 @@ pub struct AppliedChange {
     pub action: Action,
     pub fields: Vec<FieldChange>,
 }
-
-/// What one kind's loop ended with (plan and apply modes).
-pub type SweepReport = ();
 
 /// Everything the controllers share.
 pub struct Engine {
@@ -345,9 +339,7 @@ impl<K: Kind> Controller<K> {
             && self.specs.keys().all(|n| {
                 self.tracked.get(n).is_some_and(|t| match t.state {
                     Some(State::Converged) => true,
-                    Some(State::Failed) => t.error.as_ref().is_some_and(|e| {
-                        matches!(e.class, ErrorClass::Terminal | ErrorClass::Conflict)
-                    }),
+                    Some(State::Failed) => t.error.as_ref().is_some_and(|e| e.class.is_final()),
                     _ => false,
                 })
             })
@@ -449,7 +441,7 @@ impl<K: Kind> Controller<K> {
         let Some((in_scope, observing)) = self.observing(eng, None) else {
             return Some(false);
         };
-        let mut listing = tokio::spawn(crate::aws::pacing::background(observing));
+        let mut listing = tokio::spawn(crate::core::priority::background(observing));
         let _stop_listing = AbortOnDrop(listing.abort_handle());
         let mut touched: BTreeSet<String> = BTreeSet::new();
         let mut again = false;
@@ -530,7 +522,11 @@ impl<K: Kind> Controller<K> {
         eng.metrics.kind_ready.with_label_values(&[K::NAME]).set(1);
         let mut facts: BTreeMap<String, BTreeMap<String, String>> = observed
             .iter()
-            .map(|(n, l)| (n.clone(), K::facts(n, l)))
+            .map(|(n, l)| {
+                let mut published = Published::new(K::NAME);
+                K::facts(n, l, &mut published);
+                (n.clone(), published.into_values())
+            })
             .filter(|(_, f)| !f.is_empty())
             .collect();
         if targeted {
@@ -638,14 +634,14 @@ impl<K: Kind> Controller<K> {
             let eng = eng.clone();
             async move {
                 let Outcome::Changes { changes, drift } = outcome else {
-                    return (name, outcome, Vec::new(), false);
+                    return (name, outcome, Vec::new());
                 };
                 if drift {
                     eng.metrics.drift_detected.with_label_values(&[K::NAME]).inc();
                     tracing::warn!(kind = K::NAME, name = %name, "drift detected: resource changed out of band");
                 }
                 if !mutate {
-                    return (name, Outcome::Changes { changes, drift }, Vec::new(), false);
+                    return (name, Outcome::Changes { changes, drift }, Vec::new());
                 }
                 let live = observed.get(&name);
                 let mut applied = Vec::new();
@@ -657,7 +653,7 @@ impl<K: Kind> Controller<K> {
                     }
                     match apply_one(&eng, &*kind, ctx, &name, live, change).await {
                         Ok(()) => applied.push(change.clone()),
-                        Err(e) => return (name, Outcome::Failed(e), applied, true),
+                        Err(e) => return (name, Outcome::Failed(e), applied),
                     }
                 }
                 if let Some(first) = blocked.first() {
@@ -666,9 +662,9 @@ impl<K: Kind> Controller<K> {
                         ErrorClass::Terminal,
                         format!("{} {name} needs replacement ({what}); converge never replaces a resource on its own", K::NAME),
                     );
-                    return (name, Outcome::Failed(e), applied, false);
+                    return (name, Outcome::Failed(e), applied);
                 }
-                (name, Outcome::Changes { changes, drift }, applied, false)
+                (name, Outcome::Changes { changes, drift }, applied)
             }
         });
         let results: Vec<_> = stream::iter(jobs)
@@ -682,7 +678,7 @@ impl<K: Kind> Controller<K> {
             self.changed.remove(name);
         }
         self.changed.extend(rewake);
-        for (name, outcome, applied, _partial) in results {
+        for (name, outcome, applied) in results {
             let hash = self.meta.get(&name).map(|m| m.hash);
             let t = self.tracked.entry(name.clone()).or_default();
             t.applied_last_sweep = (!applied.is_empty()).then(|| fingerprint(&applied));
@@ -722,8 +718,7 @@ impl<K: Kind> Controller<K> {
                         .reconcile_errors
                         .with_label_values(&[K::NAME, e.class.as_str()])
                         .inc();
-                    let terminal = matches!(e.class, ErrorClass::Terminal | ErrorClass::Conflict);
-                    let delay = self.backoffs.failed(&name, terminal, now);
+                    let delay = self.backoffs.failed(&name, e.class.is_final(), now);
                     tracing::warn!(kind = K::NAME, name = %name, class = e.class.as_str(), retry_in = ?delay, error = %e, "reconcile failed");
                     t.state = Some(State::Failed);
                     t.waiting_for = None;

@@ -1,6 +1,7 @@
 //! Facts published by kinds for other kinds to refer to (a security group's id, a load
 //! balancer's DNS name, a scaling policy's ARN). A missing fact makes a diff
-//! [`Pending`](super::Pending), and publishing one wakes the kinds that wait.
+//! wait ([`Waiting`](super::Waiting)), and publishing one wakes the kinds that wait. The keys
+//! are typed ([`crate::core::Fact`]); this store holds their text.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

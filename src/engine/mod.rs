@@ -1,10 +1,11 @@
-//! The engine: written once, knows no AWS service.
+//! The engine: written once, knows no AWS service and no kind.
 //!
-//! Each resource kind implements [`Kind`] (observe every resource of the kind in as few calls
-//! as the API allows, diff one resource with a pure function, apply one change). The engine
-//! runs one [`controller`] task per kind, which owns scheduling (desired generation, resync
-//! timer, per-resource backoff), drift detection, ownership and adoption, guarded pruning,
-//! status and metrics.
+//! Each resource kind implements [`Kind`] on top of its [`Schema`] (observe every resource of
+//! the kind in as few calls as the API allows, diff one resource with a pure function, apply
+//! one change). The engine runs one [`controller`] task per kind, which owns scheduling
+//! (desired generation, resync timer, per-resource backoff), drift detection, ownership and
+//! adoption, guarded pruning, status and metrics. [`facts`] carries what one kind publishes for
+//! another, [`status`] what `/status` serves, [`audit`] the record of every change.
 
 pub mod audit;
 pub mod backoff;
@@ -17,168 +18,72 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use crate::core::facts::Published;
+use crate::core::{Change, DesiredSet, Fact, FactFamily, KindError, Schema};
 
-pub use controller::{Controller, Engine, Runnable, SweepReport};
+pub use controller::{Controller, Engine, Runnable};
 pub use facts::Facts;
-
-/// The tag that marks a resource as created (or adopted) by a converge controller.
-pub const MANAGED_BY_TAG: &str = "converge:managed-by";
-
-/// What a change does, for metrics, plans and the audit log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Create,
-    Update,
-    Delete,
-    Tag,
-    /// An immutable field differs: the resource would have to be replaced. Never applied
-    /// automatically; reported in `plan` and `/status`.
-    Replace,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Delete => "delete",
-            Action::Tag => "tag",
-            Action::Replace => "replace",
-        }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One field of a planned change: `field: from → to` (`None` = absent).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldChange {
-    pub field: String,
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
-
-impl FieldChange {
-    pub fn new(field: impl Into<String>, from: Option<String>, to: Option<String>) -> Self {
-        FieldChange {
-            field: field.into(),
-            from,
-            to,
-        }
-    }
-}
-
-impl fmt::Display for FieldChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".to_string());
-        write!(
-            f,
-            "{}: {} → {}",
-            self.field,
-            show(&self.from),
-            show(&self.to)
-        )
-    }
-}
-
-/// One planned mutation of one resource.
-pub trait Change: fmt::Debug + Clone + Send + Sync + 'static {
-    fn action(&self) -> Action;
-    /// The fields this change sets, for plans, status and the audit log. Policy bodies and
-    /// secrets are summarised by the kind, never dumped.
-    fn fields(&self) -> Vec<FieldChange>;
-}
-
-/// Bounded error classes (the `class` label of `converge_reconcile_errors_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ErrorClass {
-    /// AWS asked us to slow down: retried with backoff.
-    Throttled,
-    /// Transient (5xx, timeout, connection): retried with backoff.
-    Retryable,
-    /// Will not succeed by retrying (access denied, invalid request): retried only at the
-    /// backoff cap or when the desired spec changes.
-    Terminal,
-    /// Waiting for another resource to exist.
-    Dependency,
-    /// The resource belongs to another controller; left alone.
-    Conflict,
-}
-
-impl ErrorClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::Throttled => "throttled",
-            ErrorClass::Retryable => "retryable",
-            ErrorClass::Terminal => "terminal",
-            ErrorClass::Dependency => "dependency",
-            ErrorClass::Conflict => "conflict",
-        }
-    }
-}
-
-/// An error from a kind: classified, with a message naming the operation and the resource.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct KindError {
-    pub class: ErrorClass,
-    pub message: String,
-}
-
-impl KindError {
-    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        KindError {
-            class,
-            message: message.into(),
-        }
-    }
-}
 
 /// A diff that cannot be computed yet because something it refers to does not exist yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
+pub struct Waiting {
     /// What is awaited, e.g. `SecurityGroup/base`.
     pub waiting_for: String,
 }
 
-/// Read-only context handed to [`Kind::diff`]: who we are and what other kinds published.
+impl Waiting {
+    /// Waiting for `<kind>/<name>`.
+    pub fn on(kind: &str, name: &str) -> Waiting {
+        Waiting {
+            waiting_for: format!("{kind}/{name}"),
+        }
+    }
+
+    /// Waiting for what `what` says (`HostedZone/example.com.`, `Queue/dlq scaling policy x`).
+    pub fn new(what: impl Into<String>) -> Waiting {
+        Waiting {
+            waiting_for: what.into(),
+        }
+    }
+}
+
+/// Read-only context handed to [`Kind::diff`]: who we are, what other kinds published and
+/// what is desired.
 pub struct DiffCtx<'a> {
     pub controller_id: &'a str,
     pub facts: &'a facts::Snapshot,
     /// The whole desired state, to tell a reference to a resource that is still to be created
     /// (wait for it) from one to a resource managed elsewhere (pass it through).
-    pub desired: &'a crate::desired::DesiredSet,
+    pub desired: &'a DesiredSet,
 }
 
 impl DiffCtx<'_> {
     /// True when `kind`/`name` is in the desired state.
     pub fn is_desired(&self, kind: &str, name: &str) -> bool {
-        self.desired
-            .of_kind(kind)
-            .is_some_and(|m| m.contains_key(name))
+        self.desired.contains(kind, name)
     }
 
-    /// A fact published by another kind.
-    pub fn fact(&self, kind: &str, name: &str, fact: &str) -> Option<&str> {
-        facts::get(self.facts, kind, name, fact)
+    /// A fact published by another kind (or an earlier sweep of this one).
+    pub fn fact(&self, fact: Fact, name: &str) -> Option<&str> {
+        facts::get(self.facts, fact.kind, name, fact.key)
     }
-}
 
-/// A resource implied by another one (see [`Kind::expand`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Derived {
-    pub kind: &'static str,
-    pub name: String,
-    /// The spec, as the derived kind's YAML would be written.
-    pub spec: serde_json::Value,
+    /// One member of a family of facts (e.g. one scaling policy's ARN).
+    pub fn fact_in(&self, family: FactFamily, name: &str, qualifier: &str) -> Option<&str> {
+        facts::get(self.facts, family.kind, name, &family.key(qualifier))
+    }
+
+    /// The resource whose `fact` has `value` (e.g. the group of a security group id).
+    pub fn named_by(&self, fact: Fact, value: &str) -> Option<&str> {
+        self.facts.get(fact.kind)?.iter().find_map(|(name, f)| {
+            (f.get(fact.key).map(String::as_str) == Some(value)).then_some(name.as_str())
+        })
+    }
+
+    /// True once `kind` has published the facts of a listing.
+    pub fn has_listed(&self, kind: &str) -> bool {
+        self.facts.contains_key(kind)
+    }
 }
 
 /// What the engine asks a kind to observe.
@@ -193,31 +98,14 @@ pub struct Scope<'a, S> {
 /// must be an `Err`, never a partial map: absence here means "does not exist".
 pub type Observed<L> = BTreeMap<String, L>;
 
-/// One kind of AWS resource. The engine owns scheduling, retries, metrics and status; a kind
-/// only knows how to observe, compare and change its own resources.
-pub trait Kind: Send + Sync + Sized + 'static {
-    /// The manifest `kind`, also the `kind` metric label.
-    const NAME: &'static str;
-    /// The spec as written in YAML (unknown fields must be rejected).
-    type Spec: Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static;
+/// The run-time side of a kind of AWS resource (the load-time side is its [`Schema`]). The
+/// engine owns scheduling, retries, metrics and status; a kind only knows how to observe,
+/// compare and change its own resources.
+pub trait Kind: Schema + Send + Sync {
     /// Normalised live state.
     type Live: Clone + fmt::Debug + Send + Sync + 'static;
     /// One planned API mutation.
     type Change: Change;
-
-    /// Checks a resource name (length, characters) as AWS would.
-    fn validate_name(name: &str) -> Result<(), String>;
-
-    /// Checks that go beyond the schema; each message names its field.
-    fn validate(_name: &str, _spec: &Self::Spec) -> Vec<String> {
-        Vec::new()
-    }
-
-    /// Resources of other kinds that this resource implies (e.g. a load balancer's `cnames`
-    /// become `DnsRecord`s). They are loaded, validated and reconciled like written ones.
-    fn expand(_name: &str, _spec: &Self::Spec) -> Vec<Derived> {
-        Vec::new()
-    }
 
     /// All resources of this kind in `scope`, in as few API calls as the API allows. It may
     /// return more than the scope (e.g. every security group a single listing returned): the
@@ -230,10 +118,8 @@ pub trait Kind: Send + Sync + Sized + 'static {
     /// The owner recorded on a live resource (the `converge:managed-by` tag), if any.
     fn owner(live: &Self::Live) -> Option<&str>;
 
-    /// Facts other kinds may refer to (e.g. `arn`, `id`, `dns_name`).
-    fn facts(_name: &str, _live: &Self::Live) -> BTreeMap<String, String> {
-        BTreeMap::new()
-    }
+    /// Facts other kinds may refer to (e.g. `arn`, `id`, `dns_name`), set on `out`.
+    fn facts(_name: &str, _live: &Self::Live, _out: &mut Published) {}
 
     /// Pure: the changes that make `live` match `desired`, in the order to apply them. Empty
     /// means in sync. An unowned live resource must get its ownership tag (adoption).
@@ -242,9 +128,10 @@ pub trait Kind: Send + Sync + Sized + 'static {
         name: &str,
         desired: &Self::Spec,
         live: Option<&Self::Live>,
-    ) -> Result<Vec<Self::Change>, Pending>;
+    ) -> Result<Vec<Self::Change>, Waiting>;
 
-    /// Applies one change; must be safe to repeat after a partial failure.
+    /// Applies one change; must be safe to repeat after a partial failure. Never called with
+    /// a change of [`crate::core::Action::Replace`].
     fn apply(
         &self,
         ctx: &DiffCtx<'_>,

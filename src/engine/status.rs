@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::{Action, ErrorClass, FieldChange};
+use crate::core::{Action, ErrorClass, FieldChange};
 
 /// The state of one desired resource (the `state` label of `converge_resources`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -102,12 +102,13 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::queue::Scalar;
+use super::common::refs;
+use super::common::scalar::Scalar;
 use crate::aws::{classify, Clients};
-use crate::engine::{
-    Action, Change, DiffCtx, ErrorClass, FieldChange, Kind, KindError, Observed, Pending, Scope,
-    MANAGED_BY_TAG,
-};
+use crate::core::facts::Published;
+use crate::core::schema::TagStyle;
+use crate::core::{Action, Change, ErrorClass, FieldChange, KindError, Schema, MANAGED_BY_TAG};
+use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 
 /// Auto Scaling and EC2 launch-template codes that retrying will not fix.
 const TERMINAL: &[&str] = &[
@@ -1114,29 +1115,25 @@ fn template_name<'a>(name: &'a str, inst: &'a InstanceSpec) -> &'a str {
     inst.name.as_deref().unwrap_or(name)
 }
 
-fn pending(kind: &str, name: &str) -> Pending {
-    Pending {
-        waiting_for: format!("{kind}/{name}"),
-    }
-}
-
 fn is_sg_id(s: &str) -> bool {
     s.starts_with("sg-")
 }
 
 /// Security group ids stay; names resolve through the SecurityGroup kind's facts.
-fn resolve_security_groups(ctx: &DiffCtx<'_>, groups: &[String]) -> Result<Vec<String>, Pending> {
+fn resolve_security_groups(ctx: &DiffCtx<'_>, groups: &[String]) -> Result<Vec<String>, Waiting> {
     let mut out = BTreeSet::new();
     for g in groups {
         if is_sg_id(g) {
             out.insert(g.clone());
-        } else if let Some(id) = ctx.fact("SecurityGroup", g, "id") {
+        } else if let Some(id) = ctx.fact(refs::security_group::ID, g) {
             out.insert(id.to_string());
-        } else if ctx.is_desired("SecurityGroup", g) || !ctx.facts.contains_key("SecurityGroup") {
+        } else if ctx.is_desired(refs::security_group::KIND, g)
+            || !ctx.has_listed(refs::security_group::KIND)
+        {
             // Desired and not created yet; or the SecurityGroup kind has not listed the groups
             // yet (so a name that it would resolve does not flip to an id later and roll the
             // launch configuration for nothing).
-            return Err(pending("SecurityGroup", g));
+            return Err(Waiting::on(refs::security_group::KIND, g));
         } else {
             // Neither desired nor found: AWS accepts names of EC2-Classic and default-VPC groups.
             out.insert(g.clone());
@@ -1148,15 +1145,15 @@ fn resolve_security_groups(ctx: &DiffCtx<'_>, groups: &[String]) -> Result<Vec<S
 fn resolve_instance_profile(
     ctx: &DiffCtx<'_>,
     spec: &AutoScalingGroupSpec,
-) -> Result<Option<String>, Pending> {
+) -> Result<Option<String>, Waiting> {
     let Some(p) = &spec.instance_profile_name else {
         return Ok(None);
     };
-    if ctx.is_desired("IamRole", p) {
+    if ctx.is_desired(refs::iam_role::KIND, p) {
         return ctx
-            .fact("IamRole", p, "instance_profile_name")
+            .fact(refs::iam_role::INSTANCE_PROFILE_NAME, p)
             .map(|n| Some(n.to_string()))
-            .ok_or_else(|| pending("IamRole", p));
+            .ok_or_else(|| Waiting::on(refs::iam_role::KIND, p));
     }
     Ok(Some(p.clone()))
 }
@@ -1166,7 +1163,7 @@ pub fn resolve_instance(
     ctx: &DiffCtx<'_>,
     spec: &AutoScalingGroupSpec,
     inst: &InstanceSpec,
-) -> Result<ResolvedInstance, Pending> {
+) -> Result<ResolvedInstance, Waiting> {
     Ok(ResolvedInstance {
         image_id: inst.image_id.clone(),
         instance_type: inst.instance_type.clone(),
@@ -1205,7 +1202,7 @@ fn desired_launch(
     ctx: &DiffCtx<'_>,
     name: &str,
     spec: &AutoScalingGroupSpec,
-) -> Result<Option<DesiredLaunch>, Pending> {
+) -> Result<Option<DesiredLaunch>, Waiting> {
     if let Some(lc) = &spec.launch_config {
         let instance = resolve_instance(ctx, spec, &lc.0)?;
         let lc_name = format!("{}-{}", lc_name_prefix(name, spec), instance.content_hash());
@@ -1870,11 +1867,10 @@ fn live_group(g: &asg::AutoScalingGroup) -> LiveAutoScalingGroup {
     }
 }
 
-impl Kind for AutoScalingGroup {
-    const NAME: &'static str = "AutoScalingGroup";
+impl Schema for AutoScalingGroup {
+    const NAME: &'static str = refs::auto_scaling_group::KIND;
+    const TAGS: TagStyle = TagStyle::List;
     type Spec = AutoScalingGroupSpec;
-    type Live = LiveAutoScalingGroup;
-    type Change = AutoScalingGroupChange;
 
     fn validate_name(name: &str) -> Result<(), String> {
         if name.is_empty() || name.chars().count() > 255 {
@@ -2050,6 +2046,11 @@ impl Kind for AutoScalingGroup {
         }
         p
     }
+}
+
+impl Kind for AutoScalingGroup {
+    type Live = LiveAutoScalingGroup;
+    type Change = AutoScalingGroupChange;
 
     async fn observe(
         &self,
@@ -2275,17 +2276,16 @@ impl Kind for AutoScalingGroup {
         live.tags.get(MANAGED_BY_TAG).map(|t| t.value.as_str())
     }
 
-    fn facts(_name: &str, live: &LiveAutoScalingGroup) -> BTreeMap<String, String> {
-        let mut f = BTreeMap::from([("arn".to_string(), live.arn.clone())]);
+    fn facts(_name: &str, live: &LiveAutoScalingGroup, out: &mut Published) {
+        out.set(refs::auto_scaling_group::ARN, &live.arn);
         if let Some(lc) = &live.launch_configuration {
-            f.insert("launch_configuration".to_string(), lc.clone());
+            out.set(refs::auto_scaling_group::LAUNCH_CONFIGURATION, lc);
         }
         for (name, p) in &live.policies {
             if !p.arn.is_empty() {
-                f.insert(format!("policy:{name}"), p.arn.clone());
+                out.set_in(refs::auto_scaling_group::POLICY_ARN, name, &p.arn);
             }
         }
-        f
     }
 
     fn diff(
@@ -2293,13 +2293,13 @@ impl Kind for AutoScalingGroup {
         name: &str,
         desired: &AutoScalingGroupSpec,
         live: Option<&LiveAutoScalingGroup>,
-    ) -> Result<Vec<AutoScalingGroupChange>, Pending> {
+    ) -> Result<Vec<AutoScalingGroupChange>, Waiting> {
         use AutoScalingGroupChange as C;
         for lb in desired.load_balancers.iter().flatten() {
-            if ctx.is_desired("LoadBalancer", lb)
-                && ctx.fact("LoadBalancer", lb, "dns_name").is_none()
+            if ctx.is_desired(refs::load_balancer::KIND, lb)
+                && ctx.fact(refs::load_balancer::DNS_NAME, lb).is_none()
             {
-                return Err(pending("LoadBalancer", lb));
+                return Err(Waiting::on(refs::load_balancer::KIND, lb));
             }
         }
         let Some(launch) = desired_launch(ctx, name, desired)? else {
@@ -2803,7 +2803,7 @@ impl Kind for AutoScalingGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::{DesiredResource, DesiredSet, Origin};
+    use crate::core::{DesiredResource, DesiredSet, Origin};
     use crate::engine::facts::Snapshot;
 
     /// The seed's group (myapp.sls), with two instances instead of thirty.
@@ -3301,7 +3301,7 @@ tags:
             vec![]
         );
         // The ARNs are published for alarms.
-        let facts = AutoScalingGroup::facts("g", &live);
+        let facts = crate::kinds::common::fixtures::published::<AutoScalingGroup>("g", &live);
         assert_eq!(facts["policy:ScaleUp"], "arn:policy/ScaleUp");
         assert_eq!(
             facts["launch_configuration"],

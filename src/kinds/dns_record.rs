@@ -46,10 +46,11 @@ use aws_sdk_route53::types::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::common::refs;
 use crate::aws::{classify, Clients};
-use crate::engine::{
-    Action, Change, DiffCtx, ErrorClass, FieldChange, Kind, KindError, Observed, Pending, Scope,
-};
+use crate::core::schema::TagStyle;
+use crate::core::{Action, Change, ErrorClass, Fact, FieldChange, KindError, Schema};
+use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 
 /// Route 53 codes that retrying will not fix.
 const TERMINAL: &[&str] = &[
@@ -876,12 +877,10 @@ fn assemble(
 // Diff helpers (pure).
 
 /// A fact of a load balancer, or the wait for it.
-fn lb_fact(ctx: &DiffCtx<'_>, lb: &str, fact: &str) -> Result<String, Pending> {
-    ctx.fact("LoadBalancer", lb, fact)
+fn lb_fact(ctx: &DiffCtx<'_>, lb: &str, fact: Fact) -> Result<String, Waiting> {
+    ctx.fact(fact, lb)
         .map(String::from)
-        .ok_or_else(|| Pending {
-            waiting_for: format!("LoadBalancer/{lb}"),
-        })
+        .ok_or_else(|| Waiting::on(refs::load_balancer::KIND, lb))
 }
 
 /// The record set the spec asks for, references resolved.
@@ -890,7 +889,7 @@ fn desired_record(
     name: &str,
     spec: &DnsRecordSpec,
     zone: &Zone,
-) -> Result<RecordSet, Pending> {
+) -> Result<RecordSet, Waiting> {
     let rname = spec.record_name(name);
     let rtype = spec.record_type();
     let mut r = RecordSet {
@@ -902,10 +901,10 @@ fn desired_record(
     if let Some(alias) = &spec.alias {
         let (target, hosted_zone_id) = match alias.target.trim().strip_prefix(LB_PREFIX) {
             Some(lb) => {
-                let dns = lb_fact(ctx, lb, "dns_name")?;
+                let dns = lb_fact(ctx, lb, refs::load_balancer::DNS_NAME)?;
                 let hz = match &alias.hosted_zone_id {
                     Some(h) => h.clone(),
-                    None => lb_fact(ctx, lb, "hosted_zone_id")?,
+                    None => lb_fact(ctx, lb, refs::load_balancer::HOSTED_ZONE_ID)?,
                 };
                 (dns, hz)
             }
@@ -926,7 +925,7 @@ fn desired_record(
         let mut values = BTreeSet::new();
         for v in spec.values.iter().flatten() {
             let v = match v.trim().strip_prefix(LB_PREFIX) {
-                Some(lb) => lb_fact(ctx, lb, "dns_name")?,
+                Some(lb) => lb_fact(ctx, lb, refs::load_balancer::DNS_NAME)?,
                 None => v.clone(),
             };
             values.insert(normalise_value(&rtype, &v));
@@ -1119,11 +1118,10 @@ fn check_record_name(name: &str, rtype: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl Kind for DnsRecord {
-    const NAME: &'static str = "DnsRecord";
+impl Schema for DnsRecord {
+    const NAME: &'static str = refs::dns_record::KIND;
+    const TAGS: TagStyle = TagStyle::None;
     type Spec = DnsRecordSpec;
-    type Live = LiveDnsRecord;
-    type Change = DnsRecordChange;
 
     /// The metadata name: by default also the DNS name, and written into the ownership record.
     fn validate_name(name: &str) -> Result<(), String> {
@@ -1280,6 +1278,11 @@ impl Kind for DnsRecord {
         }
         problems
     }
+}
+
+impl Kind for DnsRecord {
+    type Live = LiveDnsRecord;
+    type Change = DnsRecordChange;
 
     async fn observe(
         &self,
@@ -1326,18 +1329,18 @@ impl Kind for DnsRecord {
         name: &str,
         desired: &DnsRecordSpec,
         live: Option<&LiveDnsRecord>,
-    ) -> Result<Vec<DnsRecordChange>, Pending> {
+    ) -> Result<Vec<DnsRecordChange>, Waiting> {
         let rname = desired.record_name(name);
         let rtype = desired.record_type();
         let Some(live) = live else {
-            return Err(Pending {
+            return Err(Waiting {
                 waiting_for: match &desired.zone {
                     Some(z) => format!("HostedZone/{}", z.trim()),
                     None => format!("HostedZone/(a zone containing {rname})"),
                 },
             });
         };
-        let zone = live.zone.as_ref().map_err(|w| Pending {
+        let zone = live.zone.as_ref().map_err(|w| Waiting {
             waiting_for: w.clone(),
         })?;
         let mut want = desired_record(ctx, name, desired, zone)?;
@@ -1472,7 +1475,7 @@ impl Kind for DnsRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::{DesiredResource, DesiredSet, Origin};
+    use crate::core::{DesiredResource, DesiredSet, Origin};
     use crate::engine::facts::Snapshot;
 
     static EMPTY: std::sync::LazyLock<DesiredSet> = std::sync::LazyLock::new(DesiredSet::default);

@@ -25,13 +25,13 @@ use aws_sdk_iam::types::{EntityType, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::json::JsonDoc;
-use super::policy::{decode, same_policy, statement_difference, summarise};
+use super::common::json::JsonDoc;
+use super::common::policy::{decode, same_policy, statement_difference, summarise};
+use super::common::refs;
 use crate::aws::{classify, Clients};
-use crate::engine::{
-    Action, Change, DiffCtx, ErrorClass, FieldChange, Kind, KindError, Observed, Pending, Scope,
-    MANAGED_BY_TAG,
-};
+use crate::core::facts::Published;
+use crate::core::{Action, Change, ErrorClass, FieldChange, KindError, Schema, MANAGED_BY_TAG};
+use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 
 /// IAM codes that retrying will not fix. (`NoSuchEntity` and `LimitExceeded` stay retryable:
 /// right after a create they are IAM's eventual consistency, not a mistake.)
@@ -303,8 +303,8 @@ impl Change for IamRoleChange {
                     Some(name.clone()),
                 )]
             }
-            IamRoleChange::Tag(m) => super::tagset::set_fields(m),
-            IamRoleChange::Untag(m) => super::tagset::remove_fields(m),
+            IamRoleChange::Tag(m) => super::common::tags::set_fields(m),
+            IamRoleChange::Untag(m) => super::common::tags::remove_fields(m),
             IamRoleChange::Replace {
                 field,
                 live,
@@ -536,11 +536,9 @@ fn check_document(field: &str, doc: &Value, problems: &mut Vec<String>) {
     }
 }
 
-impl Kind for IamRole {
-    const NAME: &'static str = "IamRole";
+impl Schema for IamRole {
+    const NAME: &'static str = refs::iam_role::KIND;
     type Spec = IamRoleSpec;
-    type Live = LiveIamRole;
-    type Change = IamRoleChange;
 
     fn validate_name(name: &str) -> Result<(), String> {
         if name.is_empty() || name.len() > 64 {
@@ -632,6 +630,11 @@ impl Kind for IamRole {
         }
         problems
     }
+}
+
+impl Kind for IamRole {
+    type Live = LiveIamRole;
+    type Change = IamRoleChange;
 
     async fn observe(
         &self,
@@ -648,18 +651,17 @@ impl Kind for IamRole {
         live.tags.get(MANAGED_BY_TAG).map(String::as_str)
     }
 
-    fn facts(name: &str, live: &LiveIamRole) -> BTreeMap<String, String> {
-        let mut f = BTreeMap::from([("arn".to_string(), live.arn.clone())]);
+    fn facts(name: &str, live: &LiveIamRole, out: &mut Published) {
+        out.set(refs::iam_role::ARN, &live.arn);
         let profile = live
             .instance_profiles
             .iter()
             .find(|p| p.name == name)
             .or_else(|| live.instance_profiles.first());
         if let Some(p) = profile {
-            f.insert("instance_profile_arn".to_string(), p.arn.clone());
-            f.insert("instance_profile_name".to_string(), p.name.clone());
+            out.set(refs::iam_role::INSTANCE_PROFILE_ARN, &p.arn);
+            out.set(refs::iam_role::INSTANCE_PROFILE_NAME, &p.name);
         }
-        f
     }
 
     fn diff(
@@ -667,7 +669,7 @@ impl Kind for IamRole {
         name: &str,
         desired: &IamRoleSpec,
         live: Option<&LiveIamRole>,
-    ) -> Result<Vec<IamRoleChange>, Pending> {
+    ) -> Result<Vec<IamRoleChange>, Waiting> {
         let trust = desired.trust_policy();
         let tags = desired_tags(ctx, desired);
         let managed: BTreeSet<&String> = desired.managed_policies.iter().collect();
@@ -704,11 +706,11 @@ impl Kind for IamRole {
 
         let mut changes = Vec::new();
         // Ownership first: adopt (tag) before changing anything else.
-        let tag = super::tagset::to_set(&tags, &live.tags);
+        let tag = super::common::tags::to_set(&tags, &live.tags);
         if !tag.is_empty() {
             changes.push(IamRoleChange::Tag(tag));
         }
-        let untag = super::tagset::to_remove(&tags, &live.tags);
+        let untag = super::common::tags::to_remove(&tags, &live.tags);
         if !untag.is_empty() {
             changes.push(IamRoleChange::Untag(untag));
         }
@@ -1038,7 +1040,7 @@ impl Kind for IamRole {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::DesiredSet;
+    use crate::core::DesiredSet;
     use crate::engine::facts::Snapshot;
     use serde_json::json;
 
@@ -1297,7 +1299,7 @@ policies:
             vec![IamRoleChange::InstanceProfile { name: "r".into() }]
         );
         // Its facts fall back to the profile it does have.
-        let facts = IamRole::facts("r", &live);
+        let facts = crate::kinds::common::fixtures::published::<IamRole>("r", &live);
         assert_eq!(facts["instance_profile_name"], "legacy");
     }
 
@@ -1365,7 +1367,7 @@ policies:
     #[test]
     fn facts_name_the_role_and_its_instance_profile() {
         let live = live_from(&IamRoleSpec::default(), "r");
-        let f = IamRole::facts("r", &live);
+        let f = crate::kinds::common::fixtures::published::<IamRole>("r", &live);
         assert_eq!(f["arn"], "arn:aws:iam::123456789012:role/r");
         assert_eq!(
             f["instance_profile_arn"],
@@ -1374,7 +1376,10 @@ policies:
         assert_eq!(f["instance_profile_name"], "r");
         let mut bare = live;
         bare.instance_profiles.clear();
-        assert!(!IamRole::facts("r", &bare).contains_key("instance_profile_arn"));
+        assert!(
+            !crate::kinds::common::fixtures::published::<IamRole>("r", &bare)
+                .contains_key("instance_profile_arn")
+        );
     }
 
     #[test]

@@ -47,11 +47,12 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::common::refs;
 use crate::aws::{classify, Clients};
-use crate::engine::{
-    Action, Change, Derived, DiffCtx, ErrorClass, FieldChange, Kind, KindError, Observed, Pending,
-    Scope, MANAGED_BY_TAG,
-};
+use crate::core::facts::Published;
+use crate::core::schema::Derived;
+use crate::core::{Action, Change, ErrorClass, FieldChange, KindError, Schema, MANAGED_BY_TAG};
+use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 
 /// ELB codes that retrying will not fix.
 const TERMINAL: &[&str] = &[
@@ -548,8 +549,8 @@ impl Change for LoadBalancerChange {
                 live.clone(),
                 Some(desired.clone()),
             )],
-            LoadBalancerChange::Tag(m) => super::tagset::set_fields(m),
-            LoadBalancerChange::Untag(m) => super::tagset::remove_fields(m),
+            LoadBalancerChange::Tag(m) => super::common::tags::set_fields(m),
+            LoadBalancerChange::Untag(m) => super::common::tags::remove_fields(m),
             LoadBalancerChange::SetSecurityGroups { live, desired } => vec![FieldChange::new(
                 "security_groups",
                 Some(list(live)),
@@ -851,7 +852,7 @@ pub fn desired_health_check(h: &HealthCheckSpec) -> HealthCheckState {
 }
 
 /// The security group ids the spec names, or what is awaited to resolve a name.
-fn resolve_groups(ctx: &DiffCtx<'_>, groups: &GroupList) -> Result<Vec<String>, Pending> {
+fn resolve_groups(ctx: &DiffCtx<'_>, groups: &GroupList) -> Result<Vec<String>, Waiting> {
     groups
         .0
         .iter()
@@ -861,10 +862,10 @@ fn resolve_groups(ctx: &DiffCtx<'_>, groups: &GroupList) -> Result<Vec<String>, 
             } else {
                 // A name must become an id; whether or not the group is desired here, there
                 // is nothing to send until it exists, so /status shows what is awaited.
-                ctx.fact("SecurityGroup", g, "id")
+                ctx.fact(refs::security_group::ID, g)
                     .map(String::from)
-                    .ok_or_else(|| Pending {
-                        waiting_for: format!("SecurityGroup/{g}"),
+                    .ok_or_else(|| Waiting {
+                        waiting_for: format!("{}/{g}", refs::security_group::KIND),
                     })
             }
         })
@@ -1305,11 +1306,9 @@ fn set_difference(want: &BTreeSet<String>, have: &BTreeSet<String>) -> Vec<Strin
     want.difference(have).cloned().collect()
 }
 
-impl Kind for LoadBalancer {
-    const NAME: &'static str = "LoadBalancer";
+impl Schema for LoadBalancer {
+    const NAME: &'static str = refs::load_balancer::KIND;
     type Spec = LoadBalancerSpec;
-    type Live = LiveLoadBalancer;
-    type Change = LoadBalancerChange;
 
     fn validate_name(name: &str) -> Result<(), String> {
         if name.is_empty() || name.len() > 32 {
@@ -1425,13 +1424,18 @@ impl Kind for LoadBalancer {
                     serde_json::json!([format!("loadbalancer:{name}")]),
                 );
                 Derived {
-                    kind: "DnsRecord",
+                    kind: refs::dns_record::KIND,
                     name: dns,
                     spec: serde_json::Value::Object(record),
                 }
             })
             .collect()
     }
+}
+
+impl Kind for LoadBalancer {
+    type Live = LiveLoadBalancer;
+    type Change = LoadBalancerChange;
 
     async fn observe(
         &self,
@@ -1514,15 +1518,13 @@ impl Kind for LoadBalancer {
         live.tags.get(MANAGED_BY_TAG).map(String::as_str)
     }
 
-    fn facts(_name: &str, live: &LiveLoadBalancer) -> BTreeMap<String, String> {
-        let mut f = BTreeMap::new();
+    fn facts(_name: &str, live: &LiveLoadBalancer, out: &mut Published) {
         if let Some(d) = &live.dns_name {
-            f.insert("dns_name".to_string(), d.clone());
+            out.set(refs::load_balancer::DNS_NAME, d);
         }
         if let Some(z) = &live.hosted_zone_id {
-            f.insert("hosted_zone_id".to_string(), z.clone());
+            out.set(refs::load_balancer::HOSTED_ZONE_ID, z);
         }
-        f
     }
 
     fn diff(
@@ -1530,7 +1532,7 @@ impl Kind for LoadBalancer {
         _name: &str,
         desired: &LoadBalancerSpec,
         live: Option<&LiveLoadBalancer>,
-    ) -> Result<Vec<LoadBalancerChange>, Pending> {
+    ) -> Result<Vec<LoadBalancerChange>, Waiting> {
         let groups = desired
             .security_groups
             .as_ref()
@@ -1583,11 +1585,11 @@ impl Kind for LoadBalancer {
             }
         }
 
-        let tag = super::tagset::to_set(&tags, &live.tags);
+        let tag = super::common::tags::to_set(&tags, &live.tags);
         if !tag.is_empty() {
             changes.push(LoadBalancerChange::Tag(tag));
         }
-        let untag = super::tagset::to_remove(&tags, &live.tags);
+        let untag = super::common::tags::to_remove(&tags, &live.tags);
         if !untag.is_empty() {
             changes.push(LoadBalancerChange::Untag(untag));
         }
@@ -1857,7 +1859,7 @@ impl Kind for LoadBalancer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::{DesiredResource, DesiredSet, Origin};
+    use crate::core::{DesiredResource, DesiredSet, Origin};
     use crate::engine::facts::Snapshot;
 
     static EMPTY: std::sync::LazyLock<DesiredSet> = std::sync::LazyLock::new(DesiredSet::default);
@@ -2355,7 +2357,7 @@ cnames:
             derived,
             vec![
                 Derived {
-                    kind: "DnsRecord",
+                    kind: refs::dns_record::KIND,
                     name: "myapp-testing.example.com.".into(),
                     spec: serde_json::json!({
                         "zone": "example.com.",
@@ -2366,7 +2368,7 @@ cnames:
                     }),
                 },
                 Derived {
-                    kind: "DnsRecord",
+                    kind: refs::dns_record::KIND,
                     name: "www.example.org.".into(),
                     spec: serde_json::json!({
                         "name": "www.example.org.",
@@ -2382,10 +2384,14 @@ cnames:
 
     #[test]
     fn facts_are_the_dns_name_and_hosted_zone() {
-        let f = LoadBalancer::facts("lb", &seed_live());
+        let f = crate::kinds::common::fixtures::published::<LoadBalancer>("lb", &seed_live());
         assert_eq!(f["dns_name"], "lb.us-east-1.elb.amazonaws.com");
         assert_eq!(f["hosted_zone_id"], "Z35SXDOTRQ7X7K");
-        assert!(LoadBalancer::facts("lb", &LiveLoadBalancer::default()).is_empty());
+        assert!(crate::kinds::common::fixtures::published::<LoadBalancer>(
+            "lb",
+            &LiveLoadBalancer::default()
+        )
+        .is_empty());
     }
 
     #[test]

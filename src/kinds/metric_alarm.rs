@@ -22,11 +22,11 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::common::refs;
 use crate::aws::{classify, Clients};
-use crate::engine::{
-    Action, Change, DiffCtx, ErrorClass, FieldChange, Kind, KindError, Observed, Pending, Scope,
-    MANAGED_BY_TAG,
-};
+use crate::core::facts::Published;
+use crate::core::{Action, Change, ErrorClass, FieldChange, KindError, Schema, MANAGED_BY_TAG};
+use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 
 const TERMINAL: &[&str] = &[
     "LimitExceeded",
@@ -264,8 +264,8 @@ impl Change for MetricAlarmChange {
                 f
             }
             MetricAlarmChange::Update { fields, .. } => fields.clone(),
-            MetricAlarmChange::Tag(m) => super::tagset::set_fields(m),
-            MetricAlarmChange::Untag(m) => super::tagset::remove_fields(m),
+            MetricAlarmChange::Tag(m) => super::common::tags::set_fields(m),
+            MetricAlarmChange::Untag(m) => super::common::tags::remove_fields(m),
         }
     }
 }
@@ -388,18 +388,18 @@ fn config_fields(live: Option<&AlarmConfig>, want: &AlarmConfig) -> Vec<FieldCha
 }
 
 /// Resolves `scaling_policy:<asg>:<policy>` actions to ARNs.
-fn resolve_actions(ctx: &DiffCtx<'_>, actions: &[String]) -> Result<BTreeSet<String>, Pending> {
+fn resolve_actions(ctx: &DiffCtx<'_>, actions: &[String]) -> Result<BTreeSet<String>, Waiting> {
     let mut out = BTreeSet::new();
     for a in actions {
         match a.strip_prefix(SCALING_POLICY_PREFIX) {
             Some(rest) => {
                 let (asg, policy) = rest.split_once(':').unwrap_or((rest, ""));
-                match ctx.fact("AutoScalingGroup", asg, &format!("policy:{policy}")) {
+                match ctx.fact_in(refs::auto_scaling_group::POLICY_ARN, asg, policy) {
                     Some(arn) => {
                         out.insert(arn.to_string());
                     }
                     None => {
-                        return Err(Pending {
+                        return Err(Waiting {
                             waiting_for: format!("AutoScalingGroup/{asg} scaling policy {policy}"),
                         })
                     }
@@ -413,7 +413,7 @@ fn resolve_actions(ctx: &DiffCtx<'_>, actions: &[String]) -> Result<BTreeSet<Str
     Ok(out)
 }
 
-fn desired_config(ctx: &DiffCtx<'_>, spec: &MetricAlarmSpec) -> Result<AlarmConfig, Pending> {
+fn desired_config(ctx: &DiffCtx<'_>, spec: &MetricAlarmSpec) -> Result<AlarmConfig, Waiting> {
     Ok(AlarmConfig {
         metric: spec.metric.clone(),
         namespace: spec.namespace.clone(),
@@ -596,11 +596,9 @@ impl MetricAlarm {
     }
 }
 
-impl Kind for MetricAlarm {
-    const NAME: &'static str = "MetricAlarm";
+impl Schema for MetricAlarm {
+    const NAME: &'static str = refs::metric_alarm::KIND;
     type Spec = MetricAlarmSpec;
-    type Live = LiveMetricAlarm;
-    type Change = MetricAlarmChange;
 
     fn validate_name(name: &str) -> Result<(), String> {
         if name.is_empty() || name.chars().count() > 255 {
@@ -704,6 +702,11 @@ impl Kind for MetricAlarm {
         }
         p
     }
+}
+
+impl Kind for MetricAlarm {
+    type Live = LiveMetricAlarm;
+    type Change = MetricAlarmChange;
 
     async fn observe(
         &self,
@@ -745,8 +748,8 @@ impl Kind for MetricAlarm {
         live.tags.get(MANAGED_BY_TAG).map(String::as_str)
     }
 
-    fn facts(_name: &str, live: &LiveMetricAlarm) -> BTreeMap<String, String> {
-        BTreeMap::from([("arn".to_string(), live.arn.clone())])
+    fn facts(_name: &str, live: &LiveMetricAlarm, out: &mut Published) {
+        out.set(refs::metric_alarm::ARN, &live.arn);
     }
 
     fn diff(
@@ -754,7 +757,7 @@ impl Kind for MetricAlarm {
         _name: &str,
         desired: &MetricAlarmSpec,
         live: Option<&LiveMetricAlarm>,
-    ) -> Result<Vec<MetricAlarmChange>, Pending> {
+    ) -> Result<Vec<MetricAlarmChange>, Waiting> {
         let want = desired_config(ctx, desired)?;
         let tags = desired_tags(ctx, desired);
         let Some(live) = live else {
@@ -771,11 +774,11 @@ impl Kind for MetricAlarm {
                 fields,
             });
         }
-        let tag = super::tagset::to_set(&tags, &live.tags);
+        let tag = super::common::tags::to_set(&tags, &live.tags);
         if !tag.is_empty() {
             changes.push(MetricAlarmChange::Tag(tag));
         }
-        let untag = super::tagset::to_remove(&tags, &live.tags);
+        let untag = super::common::tags::to_remove(&tags, &live.tags);
         if !untag.is_empty() {
             changes.push(MetricAlarmChange::Untag(untag));
         }
@@ -837,7 +840,7 @@ impl Kind for MetricAlarm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::DesiredSet;
+    use crate::core::DesiredSet;
     use crate::engine::facts::Snapshot;
 
     static EMPTY: std::sync::LazyLock<DesiredSet> = std::sync::LazyLock::new(DesiredSet::default);

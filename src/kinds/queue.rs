@@ -15,12 +15,12 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::json::{same_json_text, JsonDoc};
+use super::common::json::{same_json_text, JsonDoc};
+use super::common::refs;
 use crate::aws::{classify, Clients};
-use crate::engine::{
-    Action, Change, DiffCtx, ErrorClass, FieldChange, Kind, KindError, Observed, Pending, Scope,
-    MANAGED_BY_TAG,
-};
+use crate::core::facts::Published;
+use crate::core::{Action, Change, ErrorClass, FieldChange, KindError, Schema, MANAGED_BY_TAG};
+use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 
 /// SQS codes that retrying will not fix.
 const TERMINAL: &[&str] = &[
@@ -244,8 +244,8 @@ impl Change for QueueChange {
                     )
                 })
                 .collect(),
-            QueueChange::Tag(m) => super::tagset::set_fields(m),
-            QueueChange::Untag(m) => super::tagset::remove_fields(m),
+            QueueChange::Tag(m) => super::common::tags::set_fields(m),
+            QueueChange::Untag(m) => super::common::tags::remove_fields(m),
             QueueChange::Replace {
                 attribute,
                 live,
@@ -358,11 +358,9 @@ fn number_in(attr: &str, v: &str, lo: u64, hi: u64) -> Option<String> {
     }
 }
 
-impl Kind for Queue {
-    const NAME: &'static str = "Queue";
+impl Schema for Queue {
+    const NAME: &'static str = refs::queue::KIND;
     type Spec = QueueSpec;
-    type Live = LiveQueue;
-    type Change = QueueChange;
 
     fn validate_name(name: &str) -> Result<(), String> {
         let base = name.strip_suffix(".fifo").unwrap_or(name);
@@ -480,6 +478,11 @@ impl Kind for Queue {
         }
         problems
     }
+}
+
+impl Kind for Queue {
+    type Live = LiveQueue;
+    type Change = QueueChange;
 
     async fn observe(
         &self,
@@ -515,12 +518,11 @@ impl Kind for Queue {
         live.tags.get(MANAGED_BY_TAG).map(String::as_str)
     }
 
-    fn facts(_name: &str, live: &LiveQueue) -> BTreeMap<String, String> {
-        let mut f = BTreeMap::from([("url".to_string(), live.url.clone())]);
+    fn facts(_name: &str, live: &LiveQueue, out: &mut Published) {
+        out.set(refs::queue::URL, &live.url);
         if let Some(arn) = live.attributes.get("QueueArn") {
-            f.insert("arn".to_string(), arn.clone());
+            out.set(refs::queue::ARN, arn);
         }
-        f
     }
 
     fn diff(
@@ -528,10 +530,10 @@ impl Kind for Queue {
         name: &str,
         desired: &QueueSpec,
         live: Option<&LiveQueue>,
-    ) -> Result<Vec<QueueChange>, Pending> {
+    ) -> Result<Vec<QueueChange>, Waiting> {
         if let Some(dlq) = dead_letter_queue(desired) {
-            if ctx.is_desired(Self::NAME, dlq) && ctx.fact(Self::NAME, dlq, "arn").is_none() {
-                return Err(Pending {
+            if ctx.is_desired(Self::NAME, dlq) && ctx.fact(refs::queue::ARN, dlq).is_none() {
+                return Err(Waiting {
                     waiting_for: format!("Queue/{dlq}"),
                 });
             }
@@ -572,11 +574,11 @@ impl Kind for Queue {
         if !set.is_empty() {
             changes.push(QueueChange::SetAttributes(set));
         }
-        let tag = super::tagset::to_set(&tags, &live.tags);
+        let tag = super::common::tags::to_set(&tags, &live.tags);
         if !tag.is_empty() {
             changes.push(QueueChange::Tag(tag));
         }
-        let untag = super::tagset::to_remove(&tags, &live.tags);
+        let untag = super::common::tags::to_remove(&tags, &live.tags);
         if !untag.is_empty() {
             changes.push(QueueChange::Untag(untag));
         }
@@ -669,7 +671,7 @@ impl Kind for Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::DesiredSet;
+    use crate::core::DesiredSet;
     use crate::engine::facts::Snapshot;
 
     static EMPTY: std::sync::LazyLock<DesiredSet> = std::sync::LazyLock::new(DesiredSet::default);
@@ -718,12 +720,12 @@ mod tests {
     fn a_dead_letter_queue_in_the_desired_state_is_waited_for() {
         let f = Snapshot::new();
         let mut desired = DesiredSet::default();
-        let res = crate::desired::DesiredResource {
+        let res = crate::core::DesiredResource {
             kind: "Queue".into(),
             name: "dlq".into(),
             labels: BTreeMap::new(),
             spec: serde_json::json!({}),
-            origin: crate::desired::Origin {
+            origin: crate::core::Origin {
                 file: "x".into(),
                 line: 1,
                 column: 1,

@@ -51,11 +51,11 @@ use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::sync::OnceCell;
 
+use super::common::refs;
 use crate::aws::{classify, Clients};
-use crate::engine::{
-    Action, Change, DiffCtx, ErrorClass, FieldChange, Kind, KindError, Observed, Pending, Scope,
-    MANAGED_BY_TAG,
-};
+use crate::core::facts::Published;
+use crate::core::{Action, Change, ErrorClass, FieldChange, KindError, Schema, MANAGED_BY_TAG};
+use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 
 /// EC2 codes that retrying will not fix.
 const TERMINAL: &[&str] = &[
@@ -429,8 +429,8 @@ impl Change for SecurityGroupChange {
                 .iter()
                 .map(|r| FieldChange::new(rules_field(*egress), Some(r.text.clone()), None))
                 .collect(),
-            SecurityGroupChange::Tag(m) => super::tagset::set_fields(m),
-            SecurityGroupChange::Untag(m) => super::tagset::remove_fields(m),
+            SecurityGroupChange::Tag(m) => super::common::tags::set_fields(m),
+            SecurityGroupChange::Untag(m) => super::common::tags::remove_fields(m),
             SecurityGroupChange::Replace {
                 field,
                 live,
@@ -870,7 +870,7 @@ struct Resolved {
 
 /// Normalises rules into permissions, resolving source groups by name through the facts.
 fn resolve(ctx: &DiffCtx<'_>, rules: &[RuleSpec], egress: bool) -> Resolved {
-    let kind = <SecurityGroup as Kind>::NAME;
+    let kind = refs::security_group::KIND;
     let mut out = Resolved::default();
     for r in rules {
         let (from, to) = (r.from_port, r.to_port);
@@ -890,8 +890,8 @@ fn resolve(ctx: &DiffCtx<'_>, rules: &[RuleSpec], egress: bool) -> Resolved {
             continue;
         };
         let owner = r.source_group_owner_id.as_deref();
-        let id = ctx.fact(kind, name, "id");
-        let fact_owner = ctx.fact(kind, name, "owner_id");
+        let id = ctx.fact(refs::security_group::ID, name);
+        let fact_owner = ctx.fact(refs::security_group::OWNER_ID, name);
         match (id, owner) {
             (Some(id), None) => {
                 out.now.insert(perm(Source::Group(id.to_string())));
@@ -927,20 +927,10 @@ fn show(ctx: &DiffCtx<'_>, p: &Permission, egress: bool) -> String {
     let dir = if egress { "to" } else { "from" };
     let source = match &p.source {
         Source::Cidr(c) | Source::CidrV6(c) => c.clone(),
-        Source::Group(id) => {
-            let name = ctx
-                .facts
-                .get(<SecurityGroup as Kind>::NAME)
-                .and_then(|m| {
-                    m.iter()
-                        .find(|(_, f)| f.get("id").map(String::as_str) == Some(id.as_str()))
-                })
-                .map(|(n, _)| n.clone());
-            match name {
-                Some(n) => format!("{id} ({n})"),
-                None => id.clone(),
-            }
-        }
+        Source::Group(id) => match ctx.named_by(refs::security_group::ID, id) {
+            Some(n) => format!("{id} ({n})"),
+            None => id.clone(),
+        },
         Source::GroupName { name, owner } => format!("{owner}/{name}"),
         Source::PrefixList(id) => id.clone(),
     };
@@ -1123,11 +1113,9 @@ fn validate_rule(path: &str, r: &RuleSpec, problems: &mut Vec<String>) {
     }
 }
 
-impl Kind for SecurityGroup {
-    const NAME: &'static str = "SecurityGroup";
+impl Schema for SecurityGroup {
+    const NAME: &'static str = refs::security_group::KIND;
     type Spec = SecurityGroupSpec;
-    type Live = LiveSecurityGroup;
-    type Change = SecurityGroupChange;
 
     fn validate_name(name: &str) -> Result<(), String> {
         match validate_group_name("security group name ", name) {
@@ -1174,6 +1162,11 @@ impl Kind for SecurityGroup {
         }
         problems
     }
+}
+
+impl Kind for SecurityGroup {
+    type Live = LiveSecurityGroup;
+    type Change = SecurityGroupChange;
 
     async fn observe(
         &self,
@@ -1227,15 +1220,12 @@ impl Kind for SecurityGroup {
         live.tags.get(MANAGED_BY_TAG).map(String::as_str)
     }
 
-    fn facts(_name: &str, live: &LiveSecurityGroup) -> BTreeMap<String, String> {
-        let mut f = BTreeMap::from([
-            ("id".to_string(), live.id.clone()),
-            ("owner_id".to_string(), live.owner_id.clone()),
-        ]);
+    fn facts(_name: &str, live: &LiveSecurityGroup, out: &mut Published) {
+        out.set(refs::security_group::ID, &live.id);
+        out.set(refs::security_group::OWNER_ID, &live.owner_id);
         if let Some(v) = &live.vpc_id {
-            f.insert("vpc_id".to_string(), v.clone());
+            out.set(refs::security_group::VPC_ID, v);
         }
-        f
     }
 
     fn diff(
@@ -1243,7 +1233,7 @@ impl Kind for SecurityGroup {
         _name: &str,
         desired: &SecurityGroupSpec,
         live: Option<&LiveSecurityGroup>,
-    ) -> Result<Vec<SecurityGroupChange>, Pending> {
+    ) -> Result<Vec<SecurityGroupChange>, Waiting> {
         let ingress = resolve(ctx, &desired.rules, false);
         let egress = desired.rules_egress.as_ref().map(|r| resolve(ctx, r, true));
         let tags = desired_tags(ctx, desired);
@@ -1293,7 +1283,7 @@ impl Kind for SecurityGroup {
             .first()
             .or_else(|| egress.as_ref().and_then(|e| e.waiting.first()))
         {
-            return Err(Pending {
+            return Err(Waiting {
                 waiting_for: w.clone(),
             });
         }
@@ -1307,7 +1297,7 @@ impl Kind for SecurityGroup {
             });
         }
         // Tag first: an unowned group is adopted before any of its rules is revoked.
-        let tag = super::tagset::to_set(&tags, &live.tags);
+        let tag = super::common::tags::to_set(&tags, &live.tags);
         if !tag.is_empty() {
             changes.push(SecurityGroupChange::Tag(tag));
         }
@@ -1315,7 +1305,7 @@ impl Kind for SecurityGroup {
         if let Some(e) = &egress {
             changes.extend(rule_changes(ctx, &e.now, &live.egress, true));
         }
-        let untag = super::tagset::to_remove(&tags, &live.tags);
+        let untag = super::common::tags::to_remove(&tags, &live.tags);
         if !untag.is_empty() {
             changes.push(SecurityGroupChange::Untag(untag));
         }
@@ -1410,7 +1400,7 @@ impl Kind for SecurityGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::{DesiredResource, DesiredSet, Origin};
+    use crate::core::{DesiredResource, DesiredSet, Origin};
     use crate::engine::facts::Snapshot;
 
     const ID: &str = "test";
@@ -1506,7 +1496,7 @@ mod tests {
         d: &DesiredSet,
         s: &SecurityGroupSpec,
         l: Option<&LiveSecurityGroup>,
-    ) -> Result<Vec<SecurityGroupChange>, Pending> {
+    ) -> Result<Vec<SecurityGroupChange>, Waiting> {
         SecurityGroup::diff(&ctx(f, d), "web", s, l)
     }
 
@@ -1898,7 +1888,7 @@ mod tests {
 
     #[test]
     fn facts_are_id_vpc_and_owner() {
-        let f = SecurityGroup::facts("web", &live(vec![]));
+        let f = crate::kinds::common::fixtures::published::<SecurityGroup>("web", &live(vec![]));
         assert_eq!(f["id"], "sg-self");
         assert_eq!(f["vpc_id"], "vpc-1");
         assert_eq!(f["owner_id"], "123456789012");

@@ -31,8 +31,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
-use crate::desired::{strip_location, yaml_options, API_VERSION};
-use crate::kinds;
+use crate::core::source::{read_text, strip_location, yaml_options};
+use crate::core::Registry;
+use crate::desired::API_VERSION;
+use crate::kinds::Kinds;
 use crate::template::{render, values};
 
 /// What an import did.
@@ -371,7 +373,7 @@ fn convert_file(
     notes: &mut BTreeMap<String, BTreeSet<String>>,
 ) -> Result<Vec<Manifest>, ImportError> {
     let shown = file.display().to_string();
-    let text = crate::desired::read_text(file).map_err(|e| ImportError(format!("{shown}: {e}")))?;
+    let text = read_text(file).map_err(|e| ImportError(format!("{shown}: {e}")))?;
     let env = render::environment();
     let rendered = render::render(&env, &shown, &text, &salt_context(pillar, stem))
         .map_err(|e| ImportError(format!("{shown}:{}: {}", e.line, e.message)))?;
@@ -568,7 +570,7 @@ fn convert_state(
     }
     // Written as the Salt user wrote it (the kinds take Salt's forms); typed only to check it.
     let written = Value::Object(spec);
-    let typed = kinds::spec_from_value(m.kind, written.clone());
+    let typed = Kinds::retype(m.kind, written.clone());
     let spec = match typed {
         Ok(s) => s,
         Err(e) => {
@@ -580,10 +582,10 @@ fn convert_state(
         }
     };
     let mut problems = Vec::new();
-    if let Err(e) = kinds::validate_name(m.kind, &name) {
+    if let Err(e) = Kinds::validate_name(m.kind, &name) {
         problems.push(e);
     }
-    problems.extend(kinds::validate_spec(m.kind, &name, &spec));
+    problems.extend(Kinds::validate_spec(m.kind, &name, &spec));
     if !problems.is_empty() {
         report.not_converted.push(format!(
             "{state}: {} `{name}` is not written: {}",
@@ -704,7 +706,8 @@ mod tests {
         assert!(notes.contains("--region us-east-1"), "{notes}");
         assert!(notes.contains("`require` → not needed"), "{notes}");
         let mut problems = Vec::new();
-        let docs = crate::desired::parse_file(Path::new("queue.yaml"), &text, &mut problems);
+        let docs =
+            crate::desired::parse_file::<Kinds>(Path::new("queue.yaml"), &text, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(docs.len(), 2);
     }

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use minijinja::Environment;
 
-use crate::desired::{read_text, Origin, Problem};
+use crate::core::source::{read_text, Origin, Problem};
 use naming::Grains;
 use render::{RenderError, Rendered};
 use service::{Instance, Service};

@@ -24,7 +24,7 @@ use minijinja::{
 /// Instructions one render may execute before it is stopped.
 pub const FUEL: u64 = 50_000_000;
 /// Rendered output larger than this is an error (the same bound as one manifest file).
-pub const MAX_OUTPUT_BYTES: usize = crate::desired::MAX_FILE_BYTES as usize;
+pub const MAX_OUTPUT_BYTES: usize = crate::core::source::MAX_FILE_BYTES as usize;
 
 /// A rendered template and the map back to its source.
 #[derive(Debug, Clone, PartialEq, Eq)]

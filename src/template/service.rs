@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::naming::{self, Grains};
-use crate::desired::{Origin, Problem};
+use crate::core::source::{strip_location, yaml_options, Origin, Problem};
 
 /// The file that makes a directory a service directory.
 pub const SERVICE_FILES: &[&str] = &["service.yaml", "service.yml"];
@@ -80,15 +80,15 @@ pub fn service_file(dir: &Path) -> Option<PathBuf> {
 /// Reads `file` (a `service.yaml` in `dir`), checking every instance.
 pub fn read_service(dir: &Path, file: &Path, text: &str) -> Result<Service, Vec<Problem>> {
     let at = |line: u64, column: u64, message: String| Problem::at(file, line, column, message);
-    let parsed: Option<ServiceFile> =
-        serde_saphyr::from_str_with_options(text, crate::desired::yaml_options()).map_err(|e| {
+    let parsed: Option<ServiceFile> = serde_saphyr::from_str_with_options(text, yaml_options())
+        .map_err(|e| {
             let (line, column) = e
                 .location()
                 .map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
             vec![at(
                 line,
                 column,
-                crate::desired::strip_location(&e.without_snippet().to_string()),
+                strip_location(&e.without_snippet().to_string()),
             )]
         })?;
     let Some(parsed) = parsed else {

@@ -1,89 +1,65 @@
-//! Standard tags for resources rendered for a service instance, added generically at the JSON
-//! level after a spec is typed, then typed again so the spec stays valid for its kind.
+//! Standard tags for resources rendered for a service instance, added to a typed spec (as
+//! JSON) in the spelling the kind declares ([`TagStyle`]); the loader types the result again.
 //!
-//! - `tags` is a map: missing keys are added (tags the user wrote win).
-//! - `tags` is a list of `{key, value, propagate_at_launch}` (Auto Scaling groups): missing keys
-//!   are appended with `propagate_at_launch: true`, since node bootstrap reads them.
-//! - `tags` is absent: the map form is tried, then the list form; the first one the kind
-//!   accepts is kept. A kind without tags (DnsRecord) is left as it is.
+//! - [`TagStyle::Map`]: `tags` is a map; missing keys are added (tags the user wrote win).
+//! - [`TagStyle::List`]: `tags` is a list of `{key, value, propagate_at_launch}` (Auto Scaling
+//!   groups); missing keys are appended with `propagate_at_launch: true`, since node bootstrap
+//!   reads them.
+//! - [`TagStyle::None`]: the kind has no tags (DnsRecord); the spec is left as it is.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::kinds;
+use crate::core::TagStyle;
 
-/// `spec` (already typed for `kind`) with the standard `tags` added where the kind has tags.
-/// An error means the kind has tags but rejected the standard ones.
-pub fn add_standard_tags(
-    kind: &str,
-    spec: Value,
-    tags: &BTreeMap<String, String>,
-) -> Result<Value, String> {
-    if tags.is_empty() {
-        return Ok(spec);
-    }
-    let Value::Object(fields) = &spec else {
-        return Ok(spec);
+/// `spec` with the standard `tags` added, in `style`. Tags already written win.
+pub fn add_standard_tags(style: TagStyle, spec: Value, tags: &BTreeMap<String, String>) -> Value {
+    let Value::Object(mut fields) = spec else {
+        return spec;
     };
-    match fields.get("tags") {
-        Some(Value::Object(written)) => {
-            let mut merged = written.clone();
+    if tags.is_empty() || style == TagStyle::None {
+        return Value::Object(fields);
+    }
+    let merged = match (style, fields.remove("tags")) {
+        (TagStyle::Map, Some(Value::Object(mut written))) => {
             for (k, v) in tags {
-                merged
+                written
                     .entry(k.clone())
                     .or_insert_with(|| Value::String(v.clone()));
             }
-            retype(kind, &spec, Value::Object(merged))
+            Value::Object(written)
         }
-        Some(Value::Array(written)) if !written.is_empty() => {
-            let pascal = written.iter().any(|t| t.get("Key").is_some());
-            let key_field = if pascal { "Key" } else { "key" };
-            let present: Vec<&str> = written
+        (TagStyle::Map, None | Some(Value::Null)) => Value::Object(
+            tags.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect::<Map<_, _>>(),
+        ),
+        (TagStyle::List, Some(Value::Array(mut written))) => {
+            let present: Vec<String> = written
                 .iter()
-                .filter_map(|t| t.get(key_field).and_then(Value::as_str))
+                .filter_map(|t| t.get("key").and_then(Value::as_str).map(String::from))
                 .collect();
-            let mut merged = written.clone();
             for (k, v) in tags {
-                if !present.contains(&k.as_str()) {
-                    merged.push(list_entry(k, v, pascal));
+                if !present.contains(k) {
+                    written.push(list_entry(k, v));
                 }
             }
-            retype(kind, &spec, Value::Array(merged))
+            Value::Array(written)
         }
-        Some(Value::Array(_)) | Some(Value::Null) | None => {
-            let map: Map<String, Value> = tags
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            let candidates = [
-                Value::Object(map),
-                Value::Array(tags.iter().map(|(k, v)| list_entry(k, v, false)).collect()),
-                Value::Array(tags.iter().map(|(k, v)| list_entry(k, v, true)).collect()),
-            ];
-            Ok(candidates
-                .into_iter()
-                .find_map(|c| retype(kind, &spec, c).ok())
-                .unwrap_or(spec))
+        (TagStyle::List, None | Some(Value::Null)) => {
+            Value::Array(tags.iter().map(|(k, v)| list_entry(k, v)).collect())
         }
-        Some(_) => Ok(spec),
-    }
+        // A shape the style does not expect: the kind's own typing decides.
+        (_, Some(other)) => other,
+        (_, None) => return Value::Object(fields),
+    };
+    fields.insert("tags".to_string(), merged);
+    Value::Object(fields)
 }
 
-fn list_entry(k: &str, v: &str, pascal: bool) -> Value {
-    if pascal {
-        json!({"Key": k, "Value": v, "PropagateAtLaunch": true})
-    } else {
-        json!({"key": k, "value": v, "propagate_at_launch": true})
-    }
-}
-
-fn retype(kind: &str, spec: &Value, tags: Value) -> Result<Value, String> {
-    let mut with = spec.clone();
-    if let Value::Object(fields) = &mut with {
-        fields.insert("tags".to_string(), tags);
-    }
-    kinds::spec_from_value(kind, with).map_err(|e| format!("standard tags: {e}"))
+fn list_entry(k: &str, v: &str) -> Value {
+    json!({"key": k, "value": v, "propagate_at_launch": true})
 }
 
 #[cfg(test)]
@@ -99,12 +75,8 @@ mod tests {
 
     #[test]
     fn a_tag_map_gets_the_missing_standard_tags_and_user_tags_win() {
-        let spec = kinds::spec_from_value(
-            "Queue",
-            json!({"tags": {"service_instance": "mine", "team": "ops"}}),
-        )
-        .unwrap();
-        let out = add_standard_tags("Queue", spec, &std_tags()).unwrap();
+        let spec = json!({"tags": {"service_instance": "mine", "team": "ops"}});
+        let out = add_standard_tags(TagStyle::Map, spec, &std_tags());
         assert_eq!(
             out["tags"],
             json!({"service_instance": "mine", "service_name": "myapp", "team": "ops"})
@@ -112,80 +84,40 @@ mod tests {
     }
 
     #[test]
-    fn absent_tags_are_added_as_a_map_when_the_kind_takes_one() {
-        let spec = kinds::spec_from_value("Queue", json!({})).unwrap();
-        let out = add_standard_tags("Queue", spec, &std_tags()).unwrap();
+    fn absent_tags_are_added_in_the_kinds_spelling() {
+        let out = add_standard_tags(TagStyle::Map, json!({}), &std_tags());
         assert_eq!(out["tags"]["service_name"], "myapp");
-    }
-
-    fn asg(extra: serde_json::Value) -> Value {
-        let mut spec = json!({
-            "min_size": 1,
-            "max_size": 1,
-            "launch_config": {"image_id": "ami-1", "instance_type": "t3.micro"},
-        });
-        if let (Value::Object(s), Value::Object(e)) = (&mut spec, extra) {
-            s.extend(e);
-        }
-        kinds::spec_from_value("AutoScalingGroup", spec).unwrap()
-    }
-
-    fn asg_tags(spec: &Value) -> Vec<(String, String, bool)> {
-        spec["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["key"].as_str().unwrap().to_string(),
-                    t["value"].as_str().unwrap().to_string(),
-                    t["propagate_at_launch"].as_bool().unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_list_of_tags_gets_entries_that_propagate_at_launch() {
-        let spec = asg(json!({"tags": [
-            {"key": "Name", "value": "x", "propagate_at_launch": false},
-            {"key": "service_name", "value": "mine"},
-        ]}));
-        let out = add_standard_tags("AutoScalingGroup", spec, &std_tags()).unwrap();
+        let out = add_standard_tags(TagStyle::List, json!({"tags": null}), &std_tags());
         assert_eq!(
-            asg_tags(&out),
-            vec![
-                ("Name".into(), "x".into(), false),
-                ("service_name".into(), "mine".into(), false),
-                ("service_instance".into(), "testing".into(), true),
-            ]
+            out["tags"],
+            json!([
+                {"key": "service_instance", "value": "testing", "propagate_at_launch": true},
+                {"key": "service_name", "value": "myapp", "propagate_at_launch": true},
+            ])
         );
     }
 
     #[test]
-    fn an_untagged_group_gets_standard_tags_that_propagate_at_launch() {
-        let out = add_standard_tags("AutoScalingGroup", asg(json!({})), &std_tags()).unwrap();
-        let tags = asg_tags(&out);
-        assert_eq!(tags.len(), 2);
-        assert!(tags.iter().all(|(_, _, p)| *p), "{tags:?}");
-    }
-
-    #[test]
-    fn a_kind_that_rejects_the_tags_is_an_error() {
-        let spec = json!({"tags": [{"key": "Name", "value": "x"}]});
-        let e = add_standard_tags("NoSuchKind", spec, &std_tags()).unwrap_err();
-        assert!(e.starts_with("standard tags:"), "{e}");
+    fn a_list_of_tags_gets_entries_that_propagate_at_launch() {
+        let spec = json!({"tags": [
+            {"key": "Name", "value": "x", "propagate_at_launch": false},
+            {"key": "service_name", "value": "mine", "propagate_at_launch": false},
+        ]});
+        let out = add_standard_tags(TagStyle::List, spec, &std_tags());
+        assert_eq!(
+            out["tags"],
+            json!([
+                {"key": "Name", "value": "x", "propagate_at_launch": false},
+                {"key": "service_name", "value": "mine", "propagate_at_launch": false},
+                {"key": "service_instance", "value": "testing", "propagate_at_launch": true},
+            ])
+        );
     }
 
     #[test]
     fn a_kind_without_tags_is_left_alone() {
-        let spec = kinds::spec_from_value(
-            "DnsRecord",
-            json!({"type": "CNAME", "values": ["x.example.com."]}),
-        )
-        .unwrap();
-        let out = add_standard_tags("DnsRecord", spec.clone(), &std_tags()).unwrap();
+        let spec = json!({"type": "CNAME", "values": ["x.example.com."]});
+        let out = add_standard_tags(TagStyle::None, spec.clone(), &std_tags());
         assert_eq!(out, spec);
-        assert!(out.get("tags").is_none());
     }
 }

@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::desired::{Origin, Problem};
+use crate::core::source::{strip_location, yaml_options, Origin, Problem};
 
 /// A merged value tree; every leaf (and every map) knows where it was set.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,14 +223,14 @@ pub fn read_layer(file: &Path) -> Result<Option<Node>, Problem> {
         _ => {}
     }
     let text =
-        crate::desired::read_text(file).map_err(|message| Problem::at(file, 1, 1, message))?;
+        crate::core::source::read_text(file).map_err(|message| Problem::at(file, 1, 1, message))?;
     parse_layer(file, &text).map(Some)
 }
 
 /// Parses the text of a values file (which must hold one map, or nothing).
 pub fn parse_layer(file: &Path, text: &str) -> Result<Node, Problem> {
-    let parsed: Option<Spanned<Yv>> =
-        serde_saphyr::from_str_with_options(text, crate::desired::yaml_options()).map_err(|e| {
+    let parsed: Option<Spanned<Yv>> = serde_saphyr::from_str_with_options(text, yaml_options())
+        .map_err(|e| {
             let (line, column) = e
                 .location()
                 .map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
@@ -238,7 +238,7 @@ pub fn parse_layer(file: &Path, text: &str) -> Result<Node, Problem> {
                 file,
                 line,
                 column,
-                crate::desired::strip_location(&e.without_snippet().to_string()),
+                strip_location(&e.without_snippet().to_string()),
             )
         })?;
     let start = Origin {

@@ -1,0 +1,527 @@
+//! The loader's tests: documents, templates, services and values. The loader knows no kind,
+//! so these run against a registry of one test schema, `Queue` (attributes and tags, unknown
+//! fields rejected), rather than the real kinds.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_saphyr::Spanned;
+
+use super::*;
+use crate::core::model::{DesiredResource, LABEL_INSTANCE, LABEL_REGION, LABEL_SERVICE};
+use crate::core::schema::{self, unknown_kind, Derived, Schema, TagStyle};
+
+/// The test schema's spec.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueSpec {
+    #[serde(default)]
+    attributes: BTreeMap<String, Text>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// A scalar of any type, kept as text (`DelaySeconds: 5` is `"5"`).
+#[derive(Debug, Clone, Serialize)]
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(Text(s)),
+            v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => {
+                Ok(Text(v.to_string()))
+            }
+            other => Err(serde::de::Error::custom(format!(
+                "expected a scalar, found {other}"
+            ))),
+        }
+    }
+}
+
+struct Queue;
+
+impl Schema for Queue {
+    const NAME: &'static str = "Queue";
+    type Spec = QueueSpec;
+
+    fn validate_name(name: &str) -> Result<(), String> {
+        if name.is_empty() {
+            return Err("a queue name must not be empty".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// The registry of the test schema alone.
+struct Only;
+
+impl Registry for Only {
+    fn names() -> &'static [&'static str] {
+        &["Queue"]
+    }
+    fn tag_style(kind: &str) -> Option<TagStyle> {
+        (kind == Queue::NAME).then_some(TagStyle::Map)
+    }
+    fn typed_spec<'de, D: Deserializer<'de>>(
+        kind: &str,
+        d: D,
+    ) -> Result<Spanned<serde_json::Value>, D::Error> {
+        if kind != Queue::NAME {
+            return Err(serde::de::Error::custom(unknown_kind(kind)));
+        }
+        schema::typed_spec::<Queue, D>(d)
+    }
+    fn retype(kind: &str, spec: serde_json::Value) -> Result<serde_json::Value, String> {
+        if kind != Queue::NAME {
+            return Err(unknown_kind(kind));
+        }
+        schema::retype::<Queue>(spec)
+    }
+    fn validate_name(_kind: &str, name: &str) -> Result<(), String> {
+        Queue::validate_name(name)
+    }
+    fn validate_spec(_kind: &str, name: &str, spec: &serde_json::Value) -> Vec<String> {
+        schema::validate_spec::<Queue>(name, spec)
+    }
+    fn expand(_kind: &str, _name: &str, _spec: &serde_json::Value) -> Vec<Derived> {
+        Vec::new()
+    }
+}
+
+fn parse_file(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<DesiredResource> {
+    super::parse_file::<Only>(file, text, problems)
+}
+
+fn load(root: &Path) -> Result<DesiredSet, LoadError> {
+    super::load::<Only>(root)
+}
+
+fn parse(text: &str) -> (Vec<DesiredResource>, Vec<String>) {
+    let mut problems = Vec::new();
+    let docs = parse_file(Path::new("t.yaml"), text, &mut problems);
+    (docs, problems.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn a_valid_queue_document_parses() {
+    let (docs, problems) = parse(
+        "apiVersion: converge/v1\nkind: Queue\nmetadata:\n  name: q1\nspec:\n  attributes:\n    DelaySeconds: 5\n",
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].name, "q1");
+    assert_eq!(docs[0].origin.line, 1);
+}
+
+#[test]
+fn an_empty_name_reads_as_an_operator_would_say_it() {
+    let (_, problems) =
+        parse("apiVersion: converge/v1\nkind: Queue\nmetadata:\n  name:\nspec: {}\n");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("t.yaml:4:")
+            && problems[0].contains("expected text here, found nothing")
+            && !problems[0].contains("Option<"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn unknown_spec_field_is_reported_at_its_line() {
+    let (_, problems) = parse(
+        "apiVersion: converge/v1\nkind: Queue\nmetadata:\n  name: q1\nspec:\n  atributes: {}\n",
+    );
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].starts_with("t.yaml:6:3: unknown field `atributes`"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn unknown_kind_is_an_error_with_location() {
+    let (_, problems) =
+        parse("apiVersion: converge/v1\nkind: Bucket\nmetadata:\n  name: b\nspec: {}\n");
+    assert!(
+        problems[0].starts_with("t.yaml:2:") && problems[0].contains("unknown kind `Bucket`"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn wrong_api_version_and_missing_fields_are_reported() {
+    let (_, problems) = parse("apiVersion: v2\nkind: Queue\nspec: {}\n");
+    assert!(problems
+        .iter()
+        .any(|p| p.contains("unsupported apiVersion `v2`")));
+    assert!(problems
+        .iter()
+        .any(|p| p.contains("missing field `metadata`")));
+}
+
+#[test]
+fn duplicate_keys_are_rejected() {
+    let (_, problems) = parse(
+        "apiVersion: converge/v1\nkind: Queue\nmetadata:\n  name: q\nspec:\n  tags: {a: b}\n  tags: {c: d}\n",
+    );
+    assert!(
+        problems[0].contains("duplicate mapping key"),
+        "{problems:?}"
+    );
+    assert!(problems[0].starts_with("t.yaml:7:"), "{problems:?}");
+}
+
+#[test]
+fn spec_before_kind_is_still_typed() {
+    let (docs, problems) =
+        parse("spec:\n  bogus: 1\napiVersion: converge/v1\nkind: Queue\nmetadata:\n  name: q\n");
+    assert!(docs.is_empty());
+    assert!(
+        problems[0].starts_with("t.yaml:2:3:") && problems[0].contains("unknown field `bogus`"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn alias_bomb_is_bounded() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let (docs, problems) = parse(&text);
+    assert!(docs.is_empty());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+}
+
+/// A desired tree in a temp dir: `(relative path, text)`.
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in files {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn problems_of(dir: &tempfile::TempDir) -> Vec<String> {
+    let root = dir.path().display().to_string();
+    match load(dir.path()) {
+        Ok(_) => Vec::new(),
+        Err(LoadError::Invalid(ps)) => ps
+            .iter()
+            .map(|p| p.to_string().replace(&format!("{root}/"), ""))
+            .collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+const SERVICE: &str =
+    "instances:\n  testing: {region: us-east-1}\n  production: {region: us-west-2}\n";
+const QUEUES: &str = "{% for q in values.queues %}\n---\napiVersion: converge/v1\nkind: Queue\nmetadata:\n  name: {{ cluster_name }}-{{ q }}\nspec:\n  tags: {team: {{ values.team }}, service_instance: mine}\n{% endfor %}\n";
+
+#[test]
+fn a_service_template_renders_once_per_instance_with_labels_and_standard_tags() {
+    let d = tree(&[
+        ("values/base.yaml", "team: ops\nqueues: [a]\n"),
+        ("myapp/service.yaml", SERVICE),
+        ("myapp/values.yaml", "queues: [a, b]\n"),
+        ("myapp/values/production.yaml", "team: prod-ops\n"),
+        ("myapp/queues.yaml", QUEUES),
+        (
+            "plain.yaml",
+            "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: plain}\nspec: {}\n",
+        ),
+    ]);
+    let set = load(d.path()).unwrap();
+    let queues = set.of_kind("Queue").unwrap();
+    let names: Vec<&str> = queues.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        vec![
+            "myapp-production-uswest2-a",
+            "myapp-production-uswest2-b",
+            "myapp-testing-useast1-a",
+            "myapp-testing-useast1-b",
+            "plain",
+        ]
+    );
+    let q = &queues["myapp-production-uswest2-b"];
+    assert_eq!(q.spec["tags"]["team"], "prod-ops");
+    assert_eq!(q.spec["tags"]["service_instance"], "mine", "user tags win");
+    assert_eq!(q.spec["tags"]["cluster_name"], "myapp-production-uswest2");
+    assert_eq!(q.spec["tags"]["service_group"], "myapp-production");
+    assert_eq!(q.spec["tags"]["region"], "us-west-2");
+    assert_eq!(q.labels[LABEL_INSTANCE], "myapp/production");
+    assert_eq!(q.labels[LABEL_REGION], "us-west-2");
+    assert_eq!(q.origin.line, 3, "the template line of the document");
+    let plain = &queues["plain"];
+    assert!(plain.labels.is_empty());
+    assert_eq!(
+        plain.spec["tags"],
+        serde_json::json!({}),
+        "no standard tags outside services"
+    );
+
+    let mut east = set.clone();
+    let skipped = retain_region(&mut east, "us-east-1");
+    let names: Vec<&str> = east
+        .of_kind("Queue")
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "myapp-testing-useast1-a",
+            "myapp-testing-useast1-b",
+            "plain"
+        ]
+    );
+    assert_eq!(
+        skipped,
+        vec![Skipped {
+            instance: "myapp/production".into(),
+            region: "us-west-2".into(),
+            resources: 2
+        }]
+    );
+}
+
+#[test]
+fn a_yaml_error_in_rendered_output_points_at_the_template_line() {
+    let d = tree(&[
+        ("myapp/service.yaml", "instances:\n  testing: {region: us-east-1}\n"),
+        (
+            "myapp/q.yaml",
+            "{% for q in ['a', 'b'] %}\n---\napiVersion: converge/v1\nkind: Queue\nmetadata:\n  name: {{ service_group }}-{{ q }}\nspec:\n  attributes: {DelaySeconds: 5}\n  atributes: {}\n{% endfor %}\n",
+        ),
+    ]);
+    let problems = problems_of(&d);
+    assert_eq!(
+        problems.len(),
+        1,
+        "the first error ends the file: {problems:?}"
+    );
+    assert!(
+        problems[0].starts_with(
+            "myapp/q.yaml:9:3 (rendered for myapp/testing): unknown field `atributes`"
+        ),
+        "{problems:?}"
+    );
+    let d = tree(&[
+        (
+            "myapp/service.yaml",
+            "instances:\n  testing: {region: us-east-1}\n",
+        ),
+        (
+            "myapp/q.yaml",
+            "# a queue\n{% set n = 'q' %}\napiVersion: converge/v1\nkind: [{{ n }}\n",
+        ),
+    ]);
+    let problems = problems_of(&d);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("myapp/q.yaml:5:") || problems[0].starts_with("myapp/q.yaml:4:"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[0].contains("(rendered for myapp/testing)"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn template_errors_name_the_file_and_line() {
+    let d = tree(&[
+        ("myapp/service.yaml", "instances:\n  testing: {region: us-east-1}\n"),
+        ("myapp/a.yaml", "apiVersion: converge/v1\nkind: Queue\nmetadata:\n  name: {{ service_nmae }}\nspec: {}\n"),
+        ("myapp/b.yaml", "apiVersion: converge/v1\n{% if %}\n"),
+    ]);
+    let problems = problems_of(&d);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0]
+            .starts_with("myapp/a.yaml:4:1 (rendered for myapp/testing): template undefined value")
+            && problems[0].contains("service_nmae"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1]
+            .starts_with("myapp/b.yaml:2:1 (rendered for myapp/testing): template syntax error"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn bad_values_and_service_files_are_errors_with_their_location() {
+    let d = tree(&[
+        (
+            "myapp/service.yaml",
+            "instances:\n  testing: {region: us-east-1}\n  staging: {}\n",
+        ),
+        ("myapp/values.yaml", "- not\n- a map\n"),
+        ("myapp/values/prodution.yaml", "x: 1\n"),
+        ("myapp/q.yaml", QUEUES),
+    ]);
+    let problems = problems_of(&d);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("myapp/service.yaml:3:")
+                && p.contains("instance `staging` has no `region`")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("myapp/values.yaml:1:1: a values file must be a map")),
+        "{problems:?}"
+    );
+    assert_eq!(problems.len(), 2, "each problem once: {problems:?}");
+    let d = tree(&[
+        (
+            "myapp/service.yaml",
+            "instances:\n  production: {region: us-east-1}\n",
+        ),
+        ("myapp/values/prodution.yaml", "x: 1\n"),
+    ]);
+    let problems = problems_of(&d);
+    assert_eq!(
+        problems,
+        vec!["myapp/values/prodution.yaml:1:1: values file for instance `prodution`, which myapp/service.yaml does not declare (instances: production); it would never be read"]
+    );
+}
+
+#[test]
+fn a_template_outside_services_renders_once_with_values() {
+    let d = tree(&[
+        ("values/base.yaml", "delay: 7\n"),
+        ("svc/service.yaml", "instances: {}\n"),
+        ("q.yaml", "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: q}\nspec:\n  attributes: {DelaySeconds: {{ values.delay }}}\n"),
+    ]);
+    let set = load(d.path()).unwrap();
+    assert_eq!(
+        set.of_kind("Queue").unwrap()["q"].spec["attributes"]["DelaySeconds"],
+        "7"
+    );
+}
+
+#[test]
+fn the_same_name_from_two_instances_is_a_duplicate_naming_both() {
+    let d = tree(&[
+        (
+            "myapp/service.yaml",
+            "instances:\n  testing: {region: us-east-1}\n  production: {region: us-east-1}\n",
+        ),
+        (
+            "myapp/q.yaml",
+            "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: shared}\nspec: {}\n",
+        ),
+    ]);
+    let problems = problems_of(&d);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0]
+            .contains("(rendered for myapp/testing): duplicate Queue `shared`: also defined at")
+            && problems[0].ends_with("myapp/q.yaml:1:1 (rendered for myapp/production)"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_changed_values_file_changes_the_fingerprint() {
+    let d = tree(&[
+        (
+            "myapp/service.yaml",
+            "instances:\n  testing: {region: us-east-1}\n",
+        ),
+        ("myapp/values.yaml", "queues: [a]\nteam: x\n"),
+        ("myapp/q.yaml", QUEUES),
+    ]);
+    let before = load(d.path()).unwrap().fingerprint;
+    std::fs::write(
+        d.path().join("myapp/values.yaml"),
+        "queues: [a, b]\nteam: x\n",
+    )
+    .unwrap();
+    let after = load(d.path()).unwrap();
+    assert_ne!(before, after.fingerprint);
+    assert_eq!(after.len(), 2);
+}
+
+#[test]
+fn a_shared_template_renders_once_for_the_service() {
+    let d = tree(&[
+        ("myapp/service.yaml", SERVICE),
+        ("myapp/values.yaml", "queues: [a]\nteam: ops\n"),
+        ("myapp/queues.yaml", QUEUES),
+        (
+            "myapp/shared/q.yaml",
+            "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: '{{ service_name }}-shared'}\nspec: {tags: {team: '{{ values.team }}'}}\n",
+        ),
+    ]);
+    let mut set = load(d.path()).unwrap();
+    let q = &set.of_kind("Queue").unwrap()["myapp-shared"];
+    assert_eq!(
+        q.spec["tags"],
+        serde_json::json!({"service_name": "myapp", "team": "ops"})
+    );
+    assert_eq!(q.labels[LABEL_SERVICE], "myapp");
+    assert_eq!(q.context().as_deref(), Some("rendered for myapp (shared)"));
+    let testing = to_manifests(&set, Some("myapp/testing"));
+    assert!(testing.contains("name: myapp-shared"), "{testing}");
+    assert!(
+        testing.contains("name: myapp-testing-useast1-a"),
+        "{testing}"
+    );
+    assert!(!testing.contains("myapp-production"), "{testing}");
+    retain_region(&mut set, "eu-west-1");
+    let names: Vec<&str> = set
+        .of_kind("Queue")
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        names,
+        vec!["myapp-shared"],
+        "shared resources exist in every region"
+    );
+    let d = tree(&[
+        ("myapp/service.yaml", SERVICE),
+        ("myapp/shared/q.yaml", "name: {{ service_instance }}\n"),
+    ]);
+    let problems = problems_of(&d);
+    assert!(
+        problems[0].starts_with(
+            "myapp/shared/q.yaml:1:1 (rendered for myapp (shared)): template undefined value"
+        ),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn rendered_manifests_load_back_as_the_same_set() {
+    let d = tree(&[
+        ("myapp/service.yaml", SERVICE),
+        ("myapp/values.yaml", "queues: [a, b]\nteam: ops\n"),
+        ("myapp/queues.yaml", QUEUES),
+    ]);
+    let set = load(d.path()).unwrap();
+    let text = to_manifests(&set, None);
+    assert!(text.contains("# "), "{text}");
+    let mut problems = Vec::new();
+    let docs = parse_file(Path::new("rendered.yaml"), &text, &mut problems);
+    assert!(problems.is_empty(), "{problems:?}\n{text}");
+    assert_eq!(docs.len(), set.len());
+    for doc in docs {
+        let original = &set.of_kind(&doc.kind).unwrap()[&doc.name];
+        assert_eq!(doc.spec, original.spec, "{}", doc.name);
+    }
+}
