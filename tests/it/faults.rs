@@ -1,6 +1,6 @@
 //! Reliability under AWS faults: throttling, 5xx, a service down, hung connections, access
 //! denied and expired credentials, lost responses; and secrets never leak. Every scenario puts
-//! the fault proxy (tests/common/faults.rs) between the real `converge` binary and moto.
+//! the fault proxy (tests/it/common/faults.rs) between the real `converge` binary and moto.
 //!
 //! The stack-wide scenarios take a function that writes a desired tree for a name prefix
 //! ([`MakeTree`]), so they run on whatever stack is given: today [`local_stack`] (the kinds
@@ -8,14 +8,15 @@
 //! the reference stack with a `MakeTree` that copies `desired/examples/myapp` with its names
 //! prefixed, once that stack exists.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::faults::{identify_parts, Fault, FaultProxy, Rule};
-use common::*;
+use crate::common::faults::{identify_parts, Fault, FaultProxy, Rule};
+use crate::common::*;
+
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 /// Writes a desired tree whose every resource name starts with the prefix.
 type MakeTree = fn(&str) -> Desired;
@@ -104,7 +105,7 @@ fn myapp_stack(prefix: &str) -> Desired {
 
 /// The hosted zone the reference stack's DNS records live in.
 async fn ensure_zone() {
-    let r53 = aws_sdk_route53::Client::new(&sdk_config());
+    let r53 = aws_sdk_route53::Client::new(&sdk_config(AREA));
     let zones = r53.list_hosted_zones().send().await.expect("list zones");
     if !zones
         .hosted_zones()
@@ -143,7 +144,7 @@ fn desired_names(dir: &Path) -> BTreeMap<String, Vec<String>> {
 /// Every resource in moto whose name starts with `prefix`, by kind → name → how many exist
 /// with that name (more than one is a duplicate). Covers every service converge manages.
 async fn inventory(prefix: &str) -> BTreeMap<String, BTreeMap<String, usize>> {
-    let conf = sdk_config();
+    let conf = sdk_config(AREA);
     let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut add = |kind: &str, name: String| {
         if name.starts_with(prefix) {
@@ -296,7 +297,7 @@ const FAST: &[&str] = &[
 /// fault-free run's.
 async fn throttling_scenario(make: MakeTree) {
     // Fault-free baseline.
-    let clean_proxy = FaultProxy::start(&moto().endpoint);
+    let clean_proxy = FaultProxy::start(&moto(AREA).endpoint);
     let clean_prefix = stack_prefix("clean");
     let clean = make(&clean_prefix);
     let names = desired_names(clean.path());
@@ -313,7 +314,7 @@ async fn throttling_scenario(make: MakeTree) {
     drop(run);
 
     // The same stack, under fault.
-    let proxy = FaultProxy::start(&moto().endpoint);
+    let proxy = FaultProxy::start(&moto(AREA).endpoint);
     proxy.set_rules(vec![
         Rule::new(Fault::Throttle, 0.30),
         Rule::new(Fault::ServerError(500), 0.025),
@@ -389,7 +390,7 @@ async fn the_reference_stack_converges_under_throttling_and_5xx_without_duplicat
 #[tokio::test]
 async fn a_service_down_fails_only_its_kind_and_recovers_within_one_backoff_cap() {
     ensure_zone().await;
-    let proxy = FaultProxy::start(&moto().endpoint);
+    let proxy = FaultProxy::start(&moto(AREA).endpoint);
     proxy.set_rules(vec![
         Rule::new(Fault::ServerError(503), 1.0).service("cloudwatch")
     ]);
@@ -475,7 +476,7 @@ async fn a_service_down_fails_only_its_kind_and_recovers_within_one_backoff_cap(
 /// connection answers again.
 #[tokio::test]
 async fn a_hung_connection_is_bounded_by_timeouts_and_never_stalls_the_kind() {
-    let proxy = FaultProxy::start(&moto().endpoint);
+    let proxy = FaultProxy::start(&moto(AREA).endpoint);
     proxy.set_rules(vec![Rule::new(Fault::Hang, 1.0)
         .service("cloudwatch")
         .operation("DescribeAlarms")]);
@@ -536,7 +537,7 @@ async fn a_hung_connection_is_bounded_by_timeouts_and_never_stalls_the_kind() {
 /// message naming the action and the resource, retried only at the backoff cap.
 #[tokio::test]
 async fn access_denied_and_expired_credentials_are_terminal_with_no_retry_storm() {
-    let proxy = FaultProxy::start(&moto().endpoint);
+    let proxy = FaultProxy::start(&moto(AREA).endpoint);
     let prefix = unique("denied");
     let denied_queue = format!("{prefix}-work-1");
     proxy.set_rules(vec![
@@ -608,7 +609,7 @@ async fn access_denied_and_expired_credentials_are_terminal_with_no_retry_storm(
     assert!(creates <= 2, "{creates} CreateQueue calls in 6 s");
     assert!(lists <= 2, "{lists} DescribeAlarms calls in 6 s");
     assert!(
-        queue_url(&sqs().await, &denied_queue).await.is_none(),
+        queue_url(&sqs(AREA).await, &denied_queue).await.is_none(),
         "a denied create happened"
     );
 
@@ -662,7 +663,7 @@ async fn lost_responses_and_truncated_bodies_create_nothing_twice() {
         ("autoscaling", "PutScalingPolicy"),
         ("route53", "ChangeResourceRecordSets"),
     ];
-    let proxy = FaultProxy::start(&moto().endpoint);
+    let proxy = FaultProxy::start(&moto(AREA).endpoint);
     let mut rules: Vec<Rule> = CREATES
         .iter()
         .map(|(svc, op)| {
@@ -701,13 +702,16 @@ async fn lost_responses_and_truncated_bodies_create_nothing_twice() {
     assert!(proxy.injected("truncate") > 0, "{}", proxy.summary());
     drop(run);
     assert_no_duplicates(&prefix, &names).await;
-    let plan = converge(&[
-        "plan",
-        "--desired",
-        &tree.path_str(),
-        "--controller-id",
-        &id,
-    ]);
+    let plan = converge(
+        AREA,
+        &[
+            "plan",
+            "--desired",
+            &tree.path_str(),
+            "--controller-id",
+            &id,
+        ],
+    );
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
 }
 
@@ -717,7 +721,7 @@ async fn lost_responses_and_truncated_bodies_create_nothing_twice() {
 async fn credentials_never_appear_in_logs_status_or_metrics() {
     const SECRET: &str = "cnvSECRETk3y/9f8e7d6c5b4a39281706f5e4d3c2b1a0zz";
     const TOKEN: &str = "cnvSESSIONt0ken//IQoJb3JpZ2luX2VjEJr+ZZZdistinctive==";
-    let proxy = FaultProxy::start(&moto().endpoint);
+    let proxy = FaultProxy::start(&moto(AREA).endpoint);
     // Some failures too, so error paths are logged.
     proxy.set_rules(vec![
         Rule::new(Fault::AccessDenied, 1.0)
@@ -876,7 +880,7 @@ fn the_proxy_identifies_every_protocol() {
 /// Each injected error reaches converge as the error code AWS would send, in every protocol.
 #[tokio::test]
 async fn injected_errors_have_each_protocols_real_shape() {
-    let proxy = FaultProxy::start(&moto().endpoint);
+    let proxy = FaultProxy::start(&moto(AREA).endpoint);
     let conf = aws_types::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_types::region::Region::new(REGION))
@@ -977,15 +981,18 @@ async fn crash_scenario(make: MakeTree, runs: usize) {
     let clean_prefix = stack_prefix("crashclean");
     let clean = make(&clean_prefix);
     let id = unique("ctl");
-    let _ = moto(); // started before the clock runs
+    let _ = moto(AREA); // started before the clock runs
     let started = Instant::now();
-    let out = converge(&[
-        "apply",
-        "--desired",
-        &clean.path_str(),
-        "--controller-id",
-        &id,
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &clean.path_str(),
+            "--controller-id",
+            &id,
+        ],
+    );
     let clean_time = started.elapsed();
     assert_eq!(
         out.status.code(),
@@ -1024,7 +1031,7 @@ async fn crash_scenario(make: MakeTree, runs: usize) {
                 "--controller-id",
                 &id,
             ])
-            .args(["--endpoint-url", &moto().endpoint])
+            .args(["--endpoint-url", &moto(AREA).endpoint])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         let mut child = cmd.spawn().expect("spawn converge apply");
@@ -1037,13 +1044,16 @@ async fn crash_scenario(make: MakeTree, runs: usize) {
             Some(status) => finished_early.push(format!("{delay:?}: {status}")),
         }
         child.wait().expect("reap");
-        let out = converge(&[
-            "apply",
-            "--desired",
-            &tree.path_str(),
-            "--controller-id",
-            &id,
-        ]);
+        let out = converge(
+            AREA,
+            &[
+                "apply",
+                "--desired",
+                &tree.path_str(),
+                "--controller-id",
+                &id,
+            ],
+        );
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -1054,13 +1064,16 @@ async fn crash_scenario(make: MakeTree, runs: usize) {
         // `apply` exits 0 only when everything converged; `plan` (every fifth run, to keep
         // the test short) confirms there is nothing left to do.
         if run % 5 == 4 {
-            let plan = converge(&[
-                "plan",
-                "--desired",
-                &tree.path_str(),
-                "--controller-id",
-                &id,
-            ]);
+            let plan = converge(
+                AREA,
+                &[
+                    "plan",
+                    "--desired",
+                    &tree.path_str(),
+                    "--controller-id",
+                    &id,
+                ],
+            );
             assert_eq!(plan.status.code(), Some(0), "run {run}: {}", stdout(&plan));
         }
         assert_no_duplicates(&prefix, &names).await;
@@ -1106,6 +1119,7 @@ fn a_resource_waiting_for_one_of_its_own_kind_converges_without_waiting_for_a_re
         ),
     );
     let run = Running::start(
+        AREA,
         &d.path_str(),
         &["--resync", "1h", "--controller-id", &unique("ctl")],
     );
@@ -1118,7 +1132,7 @@ fn a_resource_waiting_for_one_of_its_own_kind_converges_without_waiting_for_a_re
 /// second's worth, then the rate), whatever the concurrency; a bad value is a usage error.
 #[test]
 fn rate_limits_pace_every_request_of_a_service() {
-    let proxy = FaultProxy::start(&moto().endpoint);
+    let proxy = FaultProxy::start(&moto(AREA).endpoint);
     let prefix = unique("paced");
     let d = Desired::new();
     let queues: String = (0..12)

@@ -3,13 +3,14 @@
 //! and memory while the controller keeps serving; the loader never panics on random input
 //! (a proptest run with a short budget, see `fuzz/` for long runs).
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
+
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 /// One broken tree: files to write (relative path, content), and what `validate` must print:
 /// (`file:line` prefix, text on the same line).
@@ -180,7 +181,7 @@ fn validate_reports_every_broken_tree_with_file_and_line() {
     for case in corpus("v") {
         let d = Desired::new();
         write_case(d.path(), &case);
-        let out = converge(&["validate", "--desired", &d.path_str()]);
+        let out = converge(AREA, &["validate", "--desired", &d.path_str()]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{}: {err}", case.name);
         for (loc, text) in &case.expect {
@@ -200,7 +201,7 @@ fn validate_reports_every_broken_tree_with_file_and_line() {
 /// deleted, and a fixed tree is taken again.
 #[tokio::test]
 async fn a_broken_push_keeps_the_last_good_state_and_deletes_nothing() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let p = unique("hostile");
     let id = unique("ctl");
     let d = Desired::new();
@@ -211,6 +212,7 @@ async fn a_broken_push_keeps_the_last_good_state_and_deletes_nothing() {
     );
     d.write("good.yaml", &good);
     let run = Running::start(
+        AREA,
         &d.path_str(),
         &[
             "--resync",
@@ -282,6 +284,7 @@ async fn a_reference_to_a_missing_resource_waits_and_says_where_it_was_written()
         ),
     );
     let run = Running::start(
+        AREA,
         &d.path_str(),
         &["--resync", "1s", "--controller-id", &unique("ctl")],
     );
@@ -301,7 +304,7 @@ async fn a_reference_to_a_missing_resource_waits_and_says_where_it_was_written()
         source.starts_with(&format!("{}/alarms.yaml:2:1", d.path().display())),
         "{status}"
     );
-    let cw = aws_sdk_cloudwatch::Client::new(&sdk_config());
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk_config(AREA));
     let found = cw
         .describe_alarms()
         .alarm_names(&name)
@@ -441,7 +444,7 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 /// memory stays bounded, `/healthz` answers, the last good state stays, nothing is deleted.
 #[tokio::test]
 async fn resource_bombs_are_bounded_and_the_controller_keeps_serving() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let p = unique("bombs");
     let id = unique("ctl");
     let root_dir = tempfile::tempdir().unwrap();
@@ -453,6 +456,7 @@ async fn resource_bombs_are_bounded_and_the_controller_keeps_serving() {
     );
     write_atomic(&root.join("good.yaml"), &good);
     let run = Running::start(
+        AREA,
         &root.display().to_string(),
         &[
             "--resync",

@@ -2,14 +2,15 @@
 //! instance profile, no-change sweeps, drift (and the semantic policy comparison that keeps
 //! IAM's reformatting from looking like drift), authoritative policy lists, pruning.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use converge::kinds::common::policy::{decode, same_policy};
 use serde_json::{json, Value};
+
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 /// Every IAM call that changes something.
 const MUTATING: &[&str] = &[
@@ -104,7 +105,7 @@ fn seed_sqs_policy(inst: &str) -> Value {
 }
 
 fn iam() -> aws_sdk_iam::Client {
-    aws_sdk_iam::Client::new(&sdk_config())
+    aws_sdk_iam::Client::new(&sdk_config(AREA))
 }
 
 /// An inline policy of a role, decoded; None when it does not exist.
@@ -238,7 +239,7 @@ fn iam_calls(out: &std::process::Output) -> String {
 fn apply(dir: &str, id: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["apply", "--desired", dir, "--controller-id", id];
     args.extend_from_slice(extra);
-    let out = converge(&args);
+    let out = converge(AREA, &args);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -276,7 +277,7 @@ async fn the_seed_role_converges_from_empty_in_one_apply_and_a_second_apply_chan
     d.write("role.yaml", &role_doc(&role, &seed_spec(&inst)));
     let dir = d.path_str();
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
     let shown = stdout(&plan);
     assert!(
@@ -362,7 +363,7 @@ async fn the_seed_role_converges_from_empty_in_one_apply_and_a_second_apply_chan
     }
     assert_eq!(calls, "IAM.GetAccountAuthorizationDetails 1", "{calls}");
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
     assert!(
         stdout(&plan).contains("0 to change, 0 to delete, 1 in sync"),
@@ -379,7 +380,11 @@ async fn an_out_of_band_policy_edit_is_corrected_within_one_resync_and_counted_a
     let id = unique("ctl");
     let d = Desired::new();
     d.write("role.yaml", &role_doc(&role, &seed_spec(&inst)));
-    let run = Running::start(&d.path_str(), &["--resync", "1s", "--controller-id", &id]);
+    let run = Running::start(
+        AREA,
+        &d.path_str(),
+        &["--resync", "1s", "--controller-id", &id],
+    );
     run.wait_for("the role converged", 30, |r| {
         r.metric("converge_resources{kind=\"IamRole\",state=\"converged\"}") == 1.0
     });
@@ -446,7 +451,11 @@ async fn a_semantically_equal_policy_put_out_of_band_is_not_drift() {
     let id = unique("ctl");
     let d = Desired::new();
     d.write("role.yaml", &role_doc(&role, &seed_spec(&inst)));
-    let run = Running::start(&d.path_str(), &["--resync", "1s", "--controller-id", &id]);
+    let run = Running::start(
+        AREA,
+        &d.path_str(),
+        &["--resync", "1s", "--controller-id", &id],
+    );
     run.wait_for("the role converged", 30, |r| {
         r.metric("converge_resources{kind=\"IamRole\",state=\"converged\"}") == 1.0
     });

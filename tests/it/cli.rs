@@ -1,22 +1,23 @@
 //! The command-line contract: exit codes, errors with locations, help. No AWS needed except
 //! where noted.
 
-mod common;
+use crate::common::*;
 
-use common::*;
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 #[test]
 fn bad_flags_exit_64() {
-    let out = converge(&["run", "--no-such-flag"]);
+    let out = converge(AREA, &["run", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
-    let out = converge(&["validate"]);
+    let out = converge(AREA, &["validate"]);
     assert_eq!(
         out.status.code(),
         Some(64),
         "missing --desired: {}",
         stderr(&out)
     );
-    let out = converge(&["run", "--desired", "/tmp", "--resync", "soon"]);
+    let out = converge(AREA, &["run", "--desired", "/tmp", "--resync", "soon"]);
     assert_eq!(out.status.code(), Some(64));
     assert!(stderr(&out).contains("not a duration"), "{}", stderr(&out));
 }
@@ -25,13 +26,16 @@ fn bad_flags_exit_64() {
 fn an_unreadable_desired_dir_exits_64_before_binding() {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let out = converge(&[
-        "run",
-        "--desired",
-        "/nonexistent/converge",
-        "--metrics-addr",
-        &addr,
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "run",
+            "--desired",
+            "/nonexistent/converge",
+            "--metrics-addr",
+            &addr,
+        ],
+    );
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("cannot read desired directory /nonexistent/converge"),
@@ -39,14 +43,14 @@ fn an_unreadable_desired_dir_exits_64_before_binding() {
         stderr(&out)
     );
     for cmd in ["validate", "plan", "apply"] {
-        let out = converge(&[cmd, "--desired", "/nonexistent/converge"]);
+        let out = converge(AREA, &[cmd, "--desired", "/nonexistent/converge"]);
         assert_eq!(out.status.code(), Some(64), "{cmd}: {}", stderr(&out));
     }
 }
 
 #[test]
 fn help_explains_every_flag() {
-    let out = converge(&["run", "--help"]);
+    let out = converge(AREA, &["run", "--help"]);
     assert_eq!(out.status.code(), Some(0));
     let help = stdout(&out);
     for flag in [
@@ -64,7 +68,7 @@ fn help_explains_every_flag() {
         assert!(help.contains(flag), "run --help lacks {flag}");
     }
     for cmd in ["plan", "apply", "validate"] {
-        let out = converge(&[cmd, "--help"]);
+        let out = converge(AREA, &[cmd, "--help"]);
         assert_eq!(out.status.code(), Some(0));
         assert!(stdout(&out).contains("--desired"));
     }
@@ -89,7 +93,7 @@ fn validate_reports_every_error_with_file_line_and_column() {
     );
     d.write("syntax.yaml", "apiVersion: converge/v1\nkind: [\n");
     d.write("notes.txt", "not yaml, ignored");
-    let out = converge(&["validate", "--desired", &d.path_str()]);
+    let out = converge(AREA, &["validate", "--desired", &d.path_str()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     let root = d.path_str();
@@ -118,11 +122,14 @@ fn validate_reports_every_error_with_file_line_and_column() {
 
 #[test]
 fn validate_accepts_the_examples() {
-    let out = converge(&[
-        "validate",
-        "--desired",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/desired"),
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "validate",
+            "--desired",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/desired"),
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -133,7 +140,7 @@ fn plan_on_an_invalid_tree_exits_1_without_calling_aws() {
         "bad.yaml",
         "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: q}\nspec: {nope: 1}\n",
     );
-    let out = converge(&["plan", "--desired", &d.path_str()]);
+    let out = converge(AREA, &["plan", "--desired", &d.path_str()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("bad.yaml:4:8: unknown field `nope`"),

@@ -1,11 +1,12 @@
 //! `kind: SecurityGroup` end to end, against a real moto server and the real binary.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, SecurityGroup, Tag, TagSpecification};
-use common::*;
+
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 const MUTATING: &[&str] = &[
     "CreateSecurityGroup",
@@ -25,7 +26,7 @@ fn sg_doc(name: &str, spec: &str) -> String {
 }
 
 fn ec2() -> aws_sdk_ec2::Client {
-    aws_sdk_ec2::Client::new(&sdk_config())
+    aws_sdk_ec2::Client::new(&sdk_config(AREA))
 }
 
 /// The group of that name (the test names are unique, so at most one).
@@ -142,7 +143,7 @@ async fn apply_converges_groups_that_refer_to_each_other_and_a_second_apply_chan
     );
     let dir = d.path_str();
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(plan.status.code(), Some(2), "plan: {}", stderr(&plan));
     let out = stdout(&plan);
     assert!(
@@ -161,7 +162,7 @@ async fn apply_converges_groups_that_refer_to_each_other_and_a_second_apply_chan
     );
     assert!(group(&ec2, &web).await.is_none(), "plan must not create");
 
-    let first = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let first = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(
         first.status.code(),
         Some(0),
@@ -202,7 +203,7 @@ async fn apply_converges_groups_that_refer_to_each_other_and_a_second_apply_chan
         vec![format!("tcp 80-80 {wid}")]
     );
 
-    let second = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let second = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
     assert!(
         stdout(&second).contains("0 change(s) applied"),
@@ -217,7 +218,7 @@ async fn apply_converges_groups_that_refer_to_each_other_and_a_second_apply_chan
     assert_eq!(count_in(&line, "DescribeSecurityGroups"), 1, "{line}");
     assert!(count_in(&line, "DescribeVpcs") <= 1, "{line}");
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
     assert!(
         stdout(&plan).contains("0 to change, 0 to delete, 2 in sync"),
@@ -240,7 +241,11 @@ async fn drift_in_rules_is_corrected_within_a_resync() {
             "description: app\nrules:\n  - {ip_protocol: tcp, from_port: 80, to_port: 80, cidr_ip: 10.0.0.0/8}\n  - {ip_protocol: tcp, from_port: 443, to_port: 443, cidr_ip: 10.0.0.0/8}\n",
         ),
     );
-    let run = Running::start(&d.path_str(), &["--resync", "1s", "--controller-id", &id]);
+    let run = Running::start(
+        AREA,
+        &d.path_str(),
+        &["--resync", "1s", "--controller-id", &id],
+    );
     run.wait_for("the group converged", 30, |r| {
         r.metric("converge_resources{kind=\"SecurityGroup\",state=\"converged\"}") == 1.0
     });
@@ -339,7 +344,11 @@ async fn a_source_group_that_exists_nowhere_is_waited_for_by_name_then_used() {
             &format!("description: app\nrules:\n  - {{ip_protocol: tcp, from_port: 80, to_port: 80, source_group_name: {ghost}}}\n  - {{ip_protocol: tcp, from_port: 22, to_port: 22, cidr_ip: 10.0.0.0/8}}\n"),
         ),
     );
-    let run = Running::start(&d.path_str(), &["--resync", "1s", "--controller-id", &id]);
+    let run = Running::start(
+        AREA,
+        &d.path_str(),
+        &["--resync", "1s", "--controller-id", &id],
+    );
     let waiting = format!("SecurityGroup/{ghost}");
     run.wait_for("waiting for the ghost", 30, |r| {
         resource(r, &name)["waiting_for"] == waiting.as_str()
@@ -399,18 +408,21 @@ async fn the_seed_ec2_classic_source_fails_clearly_and_does_not_spin() {
             "description: myapp security group\nrules:\n  - ip_protocol: tcp\n    from_port: 80\n    to_port: 80\n    source_group_name: amazon-elb-sg\n    source_group_owner_id: amazon-elb\n  - {ip_protocol: tcp, from_port: 22, to_port: 22, cidr_ip: 10.0.0.0/8}\n",
         ),
     );
-    let valid = converge(&["validate", "--desired", &d.path_str()]);
+    let valid = converge(AREA, &["validate", "--desired", &d.path_str()]);
     assert_eq!(valid.status.code(), Some(0), "{}", stderr(&valid));
     let started = Instant::now();
-    let out = converge(&[
-        "apply",
-        "--desired",
-        &d.path_str(),
-        "--controller-id",
-        &id,
-        "--timeout",
-        "60s",
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &d.path_str(),
+            "--controller-id",
+            &id,
+            "--timeout",
+            "60s",
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -456,7 +468,10 @@ async fn a_changed_description_is_planned_as_replace_and_never_applied() {
     let name = format!("{p}-app");
     let d = Desired::new();
     d.write("sg.yaml", &sg_doc(&name, "description: first words\n"));
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     d.write(
@@ -466,7 +481,10 @@ async fn a_changed_description_is_planned_as_replace_and_never_applied() {
             "description: second words\nrules:\n  - {ip_protocol: tcp, from_port: 80, to_port: 80, cidr_ip: 10.0.0.0/8}\n",
         ),
     );
-    let plan = converge(&["plan", "--desired", &d.path_str(), "--controller-id", &id]);
+    let plan = converge(
+        AREA,
+        &["plan", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(plan.status.code(), Some(2), "{}", stdout(&plan));
     let text = stdout(&plan);
     assert!(
@@ -478,15 +496,18 @@ async fn a_changed_description_is_planned_as_replace_and_never_applied() {
         "{text}"
     );
 
-    let out = converge(&[
-        "apply",
-        "--desired",
-        &d.path_str(),
-        "--controller-id",
-        &id,
-        "--timeout",
-        "30s",
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &d.path_str(),
+            "--controller-id",
+            &id,
+            "--timeout",
+            "30s",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("needs replacement"),
@@ -549,7 +570,10 @@ async fn an_existing_unowned_group_is_adopted_then_its_rules_and_tags_corrected(
             "description: legacy\nrules:\n  - {ip_protocol: udp, from_port: 53, to_port: 53, cidr_ipv6: '2001:DB8::/32'}\ntags: {team: ops}\n",
         ),
     );
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -596,7 +620,10 @@ async fn prune_deletes_only_owned_groups() {
             sg_doc(&old, "description: old\n")
         ),
     );
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     ec2.create_security_group()
         .group_name(&unowned)
@@ -606,14 +633,17 @@ async fn prune_deletes_only_owned_groups() {
         .expect("create unowned");
 
     d.write("sg.yaml", &sg_doc(&keep, "description: keep\n"));
-    let out = converge(&[
-        "apply",
-        "--desired",
-        &d.path_str(),
-        "--controller-id",
-        &id,
-        "--prune",
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &d.path_str(),
+            "--controller-id",
+            &id,
+            "--prune",
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -2,7 +2,7 @@
 //! reported, and `converge apply` of the import produces the same AWS state as the template in
 //! `desired/examples/myapp` rendered for `testing`.
 //!
-//! The equivalence test resets this binary's own moto between the two applies (the stack's names
+//! The equivalence test resets this area's own moto between the two applies (the stack's names
 //! are fixed), so it is the only test here that uses moto.
 //!
 //! The seed's EC2-Classic rule source (`source_group_name: amazon-elb-sg`,
@@ -12,8 +12,6 @@
 //! converged, SecurityGroup `myapp`, whose error names that rule. The comparison then covers
 //! every resource, `myapp` included (it exists on both sides, without that rule).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -21,7 +19,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use common::*;
+use crate::common::*;
+
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 /// The restored Salt state file of the seed (a copy of ../shared/seed/myapp.sls, kept in the
 /// repository so the test does not depend on what lies beside the checkout).
@@ -32,7 +33,7 @@ fn seed() -> PathBuf {
 fn import(args: &[&str]) -> std::process::Output {
     let mut all = vec!["import-sls"];
     all.extend_from_slice(args);
-    converge(&all)
+    converge(AREA, &all)
 }
 
 #[test]
@@ -93,7 +94,7 @@ fn the_seed_imports_completely_and_the_result_validates() {
     );
 
     // The 9 states and the CNAME the load balancer implies.
-    let res = converge(&["validate", "--desired", &out.display().to_string()]);
+    let res = converge(AREA, &["validate", "--desired", &out.display().to_string()]);
     assert_eq!(res.status.code(), Some(0), "{}", stderr(&res));
     assert!(
         stdout(&res).contains("ok: 10 resource(s)"),
@@ -184,7 +185,10 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Empties moto (every service, every region): `POST /moto-api/reset`.
 fn reset_moto() {
-    let addr = moto().endpoint.trim_start_matches("http://").to_string();
+    let addr = moto(AREA)
+        .endpoint
+        .trim_start_matches("http://")
+        .to_string();
     let mut s = TcpStream::connect(&addr).expect("connect to moto");
     write!(
         s,
@@ -201,7 +205,7 @@ fn reset_moto() {
 
 /// What exists before either stack: the hosted zone and the `base` group (the base states').
 async fn prerequisites() {
-    let sdk = sdk_config();
+    let sdk = sdk_config(AREA);
     aws_sdk_route53::Client::new(&sdk)
         .create_hosted_zone()
         .name("example.com.")
@@ -260,7 +264,7 @@ fn policy_json(raw: &str) -> Value {
 /// The key facts of every resource of the reference stack's `testing` instance, by
 /// `Kind/name`, with generated ids replaced by names.
 async fn snapshot() -> BTreeMap<String, Value> {
-    let sdk = sdk_config();
+    let sdk = sdk_config(AREA);
     let mut out = BTreeMap::new();
 
     // Security groups, rules by source group *name*.
@@ -692,30 +696,36 @@ async fn applying_the_import_gives_the_same_aws_state_as_the_template_for_testin
         text.replace("ec2_classic: false", "ec2_classic: true"),
     )
     .unwrap();
-    let rendered = converge(&[
-        "render",
-        "--desired",
-        &examples.display().to_string(),
-        "--instance",
-        "myapp/testing",
-    ]);
+    let rendered = converge(
+        AREA,
+        &[
+            "render",
+            "--desired",
+            &examples.display().to_string(),
+            "--instance",
+            "myapp/testing",
+        ],
+    );
     assert_eq!(rendered.status.code(), Some(0), "{}", stderr(&rendered));
     let templated = work.path().join("templated");
     std::fs::create_dir_all(&templated).unwrap();
     std::fs::write(templated.join("myapp-testing.yaml"), stdout(&rendered)).unwrap();
 
     let apply = |dir: &Path, id: &str| {
-        converge(&[
-            "apply",
-            "--desired",
-            &dir.display().to_string(),
-            "--controller-id",
-            id,
-            "--timeout",
-            "120s",
-            "--backoff-max",
-            "2s",
-        ])
+        converge(
+            AREA,
+            &[
+                "apply",
+                "--desired",
+                &dir.display().to_string(),
+                "--controller-id",
+                id,
+                "--timeout",
+                "120s",
+                "--backoff-max",
+                "2s",
+            ],
+        )
     };
 
     reset_moto();

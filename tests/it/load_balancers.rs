@@ -1,13 +1,14 @@
 //! `kind: LoadBalancer` (classic ELB) end to end against moto (patched: see
 //! scripts/moto_patches.py) and the real binary.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use aws_sdk_elasticloadbalancing::types::{LoadBalancerAttributes, LoadBalancerDescription};
-use common::*;
+
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 const MUTATING: &[&str] = &[
     "CreateLoadBalancer",
@@ -61,7 +62,7 @@ fn lb_doc(name: &str, spec: &str) -> String {
 }
 
 fn elb() -> aws_sdk_elasticloadbalancing::Client {
-    aws_sdk_elasticloadbalancing::Client::new(&sdk_config())
+    aws_sdk_elasticloadbalancing::Client::new(&sdk_config(AREA))
 }
 
 async fn describe(
@@ -177,7 +178,7 @@ async fn the_seed_load_balancer_converges_in_one_apply_and_a_second_apply_writes
     d.write("elb.yaml", &lb_doc(&name, &seed_spec(&name)));
     let dir = d.path_str();
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
     assert!(
         stdout(&plan).contains(&format!("LoadBalancer {name}: create")),
@@ -189,7 +190,7 @@ async fn the_seed_load_balancer_converges_in_one_apply_and_a_second_apply_writes
         "plan must not create"
     );
 
-    let first = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let first = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_ok(&first, "first apply");
     assert!(
         stdout(&first).contains("1 resource(s) converged, 0 not"),
@@ -218,7 +219,7 @@ async fn the_seed_load_balancer_converges_in_one_apply_and_a_second_apply_writes
         Some(&id)
     );
 
-    let second = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let second = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_ok(&second, "second apply");
     assert!(
         stdout(&second).contains("0 change(s) applied"),
@@ -241,7 +242,7 @@ async fn the_seed_load_balancer_converges_in_one_apply_and_a_second_apply_writes
         assert!(line.contains(read), "expected `{read}` in {line}");
     }
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
 }
 
@@ -275,7 +276,11 @@ async fn an_out_of_band_health_check_and_deleted_listener_are_corrected_on_resyn
     let id = unique("ctl");
     let d = Desired::new();
     d.write("elb.yaml", &lb_doc(&name, &seed_spec(&name)));
-    let run = Running::start(&d.path_str(), &["--resync", "1s", "--controller-id", &id]);
+    let run = Running::start(
+        AREA,
+        &d.path_str(),
+        &["--resync", "1s", "--controller-id", &id],
+    );
     run.wait_for("the load balancer converged", 60, |r| {
         r.metric("converge_resources{kind=\"LoadBalancer\",state=\"converged\"}") == 1.0
     });
@@ -355,7 +360,7 @@ async fn a_listener_port_change_replaces_only_that_listener() {
     d.write("elb.yaml", &lb_doc(&name, &spec));
     let dir = d.path_str();
     assert_ok(
-        &converge(&["apply", "--desired", &dir, "--controller-id", &id]),
+        &converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]),
         "first apply",
     );
 
@@ -363,7 +368,7 @@ async fn a_listener_port_change_replaces_only_that_listener() {
         "elb.yaml",
         &lb_doc(&name, &spec.replace("elb_port: 443", "elb_port: 8443")),
     );
-    let out = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let out = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_ok(&out, "apply with the new port");
     let text = stdout(&out);
     assert!(
@@ -404,7 +409,7 @@ async fn a_listener_port_change_replaces_only_that_listener() {
 #[tokio::test]
 async fn security_groups_by_name_wait_for_the_group_and_ids_pass_through() {
     let elb = elb();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk_config());
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config(AREA));
     let id = unique("ctl");
 
     // By id: a group made out of band.
@@ -433,7 +438,7 @@ async fn security_groups_by_name_wait_for_the_group_and_ids_pass_through() {
     );
     let dir = d.path_str();
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert!(
         stdout(&plan).contains(&format!(
             "LoadBalancer {by_name}: waiting for SecurityGroup/{group}"
@@ -447,7 +452,7 @@ async fn security_groups_by_name_wait_for_the_group_and_ids_pass_through() {
         stdout(&plan)
     );
 
-    let out = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let out = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_ok(&out, "apply");
     assert_eq!(
         describe(&elb, &by_id).await.unwrap().security_groups(),
@@ -531,7 +536,7 @@ async fn an_existing_load_balancer_is_adopted_and_pruned_once_no_longer_desired(
     d.write("adopt.yaml", &lb_doc(&adopt, small));
     let dir = d.path_str();
     assert_ok(
-        &converge(&["apply", "--desired", &dir, "--controller-id", &id]),
+        &converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]),
         "apply",
     );
     let t = tags(&elb, &adopt).await;
@@ -544,14 +549,17 @@ async fn an_existing_load_balancer_is_adopted_and_pruned_once_no_longer_desired(
     );
 
     d.remove("adopt.yaml");
-    let out = converge(&[
-        "apply",
-        "--desired",
-        &dir,
-        "--controller-id",
-        &id,
-        "--prune",
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &dir,
+            "--controller-id",
+            &id,
+            "--prune",
+        ],
+    );
     assert_ok(&out, "apply --prune");
     assert!(describe(&elb, &adopt).await.is_none(), "{}", stdout(&out));
     assert!(describe(&elb, &keep).await.is_some());
@@ -567,7 +575,7 @@ async fn an_existing_load_balancer_is_adopted_and_pruned_once_no_longer_desired(
 #[tokio::test]
 async fn cnames_become_dns_records_pointing_at_the_load_balancer() {
     let elb = elb();
-    let r53 = aws_sdk_route53::Client::new(&sdk_config());
+    let r53 = aws_sdk_route53::Client::new(&sdk_config(AREA));
     let name = unique("cname");
     let id = unique("ctl");
     let zone = format!("{}.example.com.", unique("zone"));
@@ -597,7 +605,7 @@ async fn cnames_become_dns_records_pointing_at_the_load_balancer() {
     let dir = d.path_str();
 
     // The record waits for the load balancer's DNS name.
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert!(
         stdout(&plan).contains(&format!(
             "DnsRecord {record}: waiting for LoadBalancer/{name}"
@@ -606,7 +614,7 @@ async fn cnames_become_dns_records_pointing_at_the_load_balancer() {
         stdout(&plan)
     );
 
-    let out = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let out = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_ok(&out, "apply");
     assert!(
         stdout(&out).contains("2 resource(s) converged, 0 not"),
@@ -641,7 +649,7 @@ async fn cnames_become_dns_records_pointing_at_the_load_balancer() {
         "the value is the load balancer's DNS name (a trailing dot is the DnsRecord kind's choice)"
     );
 
-    let again = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let again = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_ok(&again, "second apply");
     assert!(
         stdout(&again).contains("0 change(s) applied"),

@@ -281,11 +281,6 @@ impl FaultProxy {
         c.session_tokens.iter().cloned().collect()
     }
 
-    /// Every (service, operation) seen, with its count: for reports.
-    pub fn seen_by_operation(&self) -> BTreeMap<(String, String), u64> {
-        self.shared.counts.lock().unwrap().seen.clone()
-    }
-
     /// One line: requests seen and faults injected.
     pub fn summary(&self) -> String {
         let c = self.shared.counts.lock().unwrap();

@@ -1,8 +1,9 @@
 //! `kind: MetricAlarm` end to end against moto (through the CloudWatch CBOR shim).
 
-mod common;
+use crate::common::*;
 
-use common::*;
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 const MUTATING: &[&str] = &[
     "PutMetricAlarm",
@@ -34,14 +35,17 @@ async fn describe(
 
 #[tokio::test]
 async fn alarms_converge_and_drift_is_corrected() {
-    let cw = aws_sdk_cloudwatch::Client::new(&sdk_config());
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk_config(AREA));
     let name = unique("alarm");
     let id = unique("ctl");
     let sns = "arn:aws:sns:us-east-1:123456789012:hipchat-notify";
     let d = Desired::new();
     d.write("alarms.yaml", &alarm_doc(&name, "50.0", &[sns]));
 
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -71,7 +75,10 @@ async fn alarms_converge_and_drift_is_corrected() {
         .iter()
         .any(|t| t.key() == Some("converge:managed-by") && t.value() == Some(id.as_str())));
 
-    let second = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let second = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
     let line = stderr(&second)
         .lines()
@@ -83,7 +90,11 @@ async fn alarms_converge_and_drift_is_corrected() {
     }
     assert!(line.contains("CloudWatch.DescribeAlarms 1"), "{line}");
 
-    let run = Running::start(&d.path_str(), &["--resync", "1s", "--controller-id", &id]);
+    let run = Running::start(
+        AREA,
+        &d.path_str(),
+        &["--resync", "1s", "--controller-id", &id],
+    );
     run.wait_for("converged", 20, |r| {
         r.metric("converge_resources{kind=\"MetricAlarm\",state=\"converged\"}") == 1.0
     });
@@ -121,7 +132,7 @@ async fn alarms_converge_and_drift_is_corrected() {
 
 #[tokio::test]
 async fn an_alarm_naming_a_missing_scaling_policy_waits_and_says_for_what() {
-    let cw = aws_sdk_cloudwatch::Client::new(&sdk_config());
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk_config(AREA));
     let name = unique("waiting");
     let d = Desired::new();
     d.write(
@@ -129,6 +140,7 @@ async fn an_alarm_naming_a_missing_scaling_policy_waits_and_says_for_what() {
         &alarm_doc(&name, "10", &["scaling_policy:no-such-group:ScaleUp"]),
     );
     let run = Running::start(
+        AREA,
         &d.path_str(),
         &["--resync", "1s", "--controller-id", &unique("ctl")],
     );

@@ -1,8 +1,9 @@
 //! The engine end to end on SQS queues, against a real moto server and the real binary.
 
-mod common;
+use crate::common::*;
 
-use common::*;
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 const MUTATING: &[&str] = &[
     "CreateQueue",
@@ -33,14 +34,14 @@ fn stack(prefix: &str) -> String {
 
 #[tokio::test]
 async fn apply_converges_from_empty_and_a_second_apply_changes_nothing() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let p = unique("apply");
     let id = unique("ctl");
     let d = Desired::new();
     d.write("queues.yaml", &stack(&p));
     let dir = d.path_str();
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(
         plan.status.code(),
         Some(2),
@@ -68,7 +69,7 @@ async fn apply_converges_from_empty_and_a_second_apply_changes_nothing() {
         "plan must not create"
     );
 
-    let first = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let first = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(
         first.status.code(),
         Some(0),
@@ -124,7 +125,7 @@ async fn apply_converges_from_empty_and_a_second_apply_changes_nothing() {
     assert_eq!(tags.get("team").map(String::as_str), Some("ops"));
     assert_eq!(tags.get("converge:managed-by"), Some(&id));
 
-    let second = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let second = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
     assert!(
         stdout(&second).contains("0 change(s) applied"),
@@ -144,7 +145,7 @@ async fn apply_converges_from_empty_and_a_second_apply_changes_nothing() {
     }
     assert!(calls_line.contains("SQS.ListQueues 1"), "{calls_line}");
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(
         plan.status.code(),
         Some(0),
@@ -160,12 +161,16 @@ async fn apply_converges_from_empty_and_a_second_apply_changes_nothing() {
 
 #[tokio::test]
 async fn drift_is_corrected_within_one_resync_and_no_change_sweeps_write_nothing() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let p = unique("drift");
     let id = unique("ctl");
     let d = Desired::new();
     d.write("queues.yaml", &stack(&p));
-    let run = Running::start(&d.path_str(), &["--resync", "1s", "--controller-id", &id]);
+    let run = Running::start(
+        AREA,
+        &d.path_str(),
+        &["--resync", "1s", "--controller-id", &id],
+    );
     run.wait_for("3 converged queues", 30, |r| {
         r.metric("converge_resources{kind=\"Queue\",state=\"converged\"}") == 3.0
     });
@@ -236,13 +241,14 @@ async fn drift_is_corrected_within_one_resync_and_no_change_sweeps_write_nothing
 
 #[tokio::test]
 async fn an_invalid_tree_keeps_the_last_good_state() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let p = unique("invalid");
     let id = unique("ctl");
     let d = Desired::new();
     d.write("a.yaml", &queue_doc(&format!("{p}-a"), ""));
     d.write("b.yaml", &queue_doc(&format!("{p}-b"), ""));
     let run = Running::start(
+        AREA,
         &d.path_str(),
         &["--resync", "1s", "--prune", "--controller-id", &id],
     );
@@ -300,7 +306,7 @@ async fn an_invalid_tree_keeps_the_last_good_state() {
 
 #[tokio::test]
 async fn prune_deletes_only_owned_queues_and_respects_max_deletions() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let p = unique("prune");
     let id = unique("ctl");
     let d = Desired::new();
@@ -309,7 +315,10 @@ async fn prune_deletes_only_owned_queues_and_respects_max_deletions() {
         all.push_str(&queue_doc(&format!("{p}-{q}"), ""));
     }
     d.write("q.yaml", &all);
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     create_queue(&sqs, &format!("{p}-unowned"), &[]).await;
     create_queue(
@@ -321,6 +330,7 @@ async fn prune_deletes_only_owned_queues_and_respects_max_deletions() {
 
     d.write("q.yaml", &queue_doc(&format!("{p}-keep"), ""));
     let run = Running::start(
+        AREA,
         &d.path_str(),
         &[
             "--resync",
@@ -386,14 +396,14 @@ async fn prune_deletes_only_owned_queues_and_respects_max_deletions() {
 
 #[tokio::test]
 async fn observe_only_reports_the_plan_and_changes_nothing() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let p = unique("observe");
     let d = Desired::new();
     d.write(
         "q.yaml",
         &queue_doc(&format!("{p}-q"), "attributes: {DelaySeconds: 5}"),
     );
-    let run = Running::start(&d.path_str(), &["--resync", "1s", "--observe-only"]);
+    let run = Running::start(AREA, &d.path_str(), &["--resync", "1s", "--observe-only"]);
     run.wait_sweeps("Queue", 2.0, 20);
     assert!(
         queue_url(&sqs, &format!("{p}-q")).await.is_none(),
@@ -412,7 +422,7 @@ async fn observe_only_reports_the_plan_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_failing_resource_does_not_block_the_others() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let p = unique("isolate");
     let id = unique("ctl");
     create_queue(
@@ -430,15 +440,18 @@ async fn a_failing_resource_does_not_block_the_others() {
             queue_doc(&format!("{p}-fine"), "")
         ),
     );
-    let out = converge(&[
-        "apply",
-        "--desired",
-        &d.path_str(),
-        "--controller-id",
-        &id,
-        "--timeout",
-        "20s",
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &d.path_str(),
+            "--controller-id",
+            &id,
+            "--timeout",
+            "20s",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("managed by controller `another-controller`"),
@@ -457,7 +470,7 @@ async fn a_failing_resource_does_not_block_the_others() {
 
 #[tokio::test]
 async fn an_existing_unowned_queue_is_adopted() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let p = unique("adopt");
     let id = unique("ctl");
     create_queue(&sqs, &format!("{p}-legacy"), &[]).await;
@@ -466,7 +479,10 @@ async fn an_existing_unowned_queue_is_adopted() {
         "q.yaml",
         &queue_doc(&format!("{p}-legacy"), "attributes: {DelaySeconds: 3}"),
     );
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(&format!("Queue {p}-legacy: tag")),
@@ -489,7 +505,7 @@ async fn an_existing_unowned_queue_is_adopted() {
 
 #[tokio::test]
 async fn an_atomic_symlink_swap_is_picked_up_with_its_revision() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let p = unique("swap");
     let id = unique("ctl");
     let base = tempfile::tempdir().unwrap();
@@ -508,6 +524,7 @@ async fn an_atomic_symlink_swap_is_picked_up_with_its_revision() {
     let current = base.path().join("current");
     std::os::unix::fs::symlink(&r1, &current).unwrap();
     let run = Running::start(
+        AREA,
         &current.display().to_string(),
         &[
             "--resync",
@@ -564,6 +581,7 @@ async fn files_changing_beside_the_desired_tree_do_not_reload_it() {
     let tree = base.path().join("desired");
     write_atomic(&tree.join("q.yaml"), &queue_doc(&unique("quiet"), ""));
     let run = Running::start(
+        AREA,
         &tree.display().to_string(),
         &["--controller-id", &unique("ctl"), "--poll-interval", "1h"],
     );
@@ -591,7 +609,7 @@ async fn files_changing_beside_the_desired_tree_do_not_reload_it() {
 async fn sigterm_exits_zero_promptly() {
     let d = Desired::new();
     d.write("q.yaml", &queue_doc(&unique("term"), ""));
-    let mut run = Running::start(&d.path_str(), &["--controller-id", &unique("ctl")]);
+    let mut run = Running::start(AREA, &d.path_str(), &["--controller-id", &unique("ctl")]);
     run.wait_for("ready", 20, |r| r.get("/readyz").0 == 200);
     let started = std::time::Instant::now();
     run.signal("TERM");
@@ -612,7 +630,7 @@ async fn sigterm_exits_zero_promptly() {
 #[tokio::test]
 async fn a_change_during_a_long_full_sweep_is_applied_at_once_and_kept() {
     const QUEUES: usize = 16;
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let p = unique("preempt");
     let id = unique("ctl");
     let d = Desired::new();
@@ -629,13 +647,17 @@ async fn a_change_during_a_long_full_sweep_is_applied_at_once_and_kept() {
             .collect()
     };
     d.write("queues.yaml", &manifests(0));
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
 
     // At 2 SQS requests per second a full sweep lists for ~16 s (ListQueues, then attributes
     // and tags of each queue, 8 queues at a time). Each listing reads every queue's attributes
     // once: the count of GetQueueAttributes tells how far the listings got.
     let run = Running::start(
+        AREA,
         &d.path_str(),
         &[
             "--controller-id",

@@ -3,11 +3,12 @@
 //! against moto (only the controller's region), and the last good state kept under `run` when
 //! a template breaks.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
+
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 fn examples() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/desired/examples").to_string()
@@ -15,7 +16,10 @@ fn examples() -> String {
 
 #[test]
 fn values_prints_each_key_with_the_file_that_set_it() {
-    let out = converge(&["values", "--desired", &examples(), "myapp", "production"]);
+    let out = converge(
+        AREA,
+        &["values", "--desired", &examples(), "myapp", "production"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     let root = examples();
@@ -47,15 +51,18 @@ fn values_prints_each_key_with_the_file_that_set_it() {
         "{text}"
     );
 
-    let out = converge(&[
-        "values",
-        "--desired",
-        &examples(),
-        "myapp",
-        "testing",
-        "--format",
-        "json",
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "values",
+            "--desired",
+            &examples(),
+            "myapp",
+            "testing",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(v["values"]["asg"]["max_size"], 30);
@@ -69,7 +76,10 @@ fn values_prints_each_key_with_the_file_that_set_it() {
         "testing has no own values file"
     );
 
-    let out = converge(&["values", "--desired", &examples(), "myapp", "staging"]);
+    let out = converge(
+        AREA,
+        &["values", "--desired", &examples(), "myapp", "staging"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("declares no instance `staging` (instances: production, testing)"),
@@ -80,13 +90,16 @@ fn values_prints_each_key_with_the_file_that_set_it() {
 
 #[test]
 fn render_prints_what_plan_sees_and_it_loads_back() {
-    let out = converge(&[
-        "render",
-        "--desired",
-        &examples(),
-        "--instance",
-        "myapp/production",
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "render",
+            "--desired",
+            &examples(),
+            "--instance",
+            "myapp/production",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("name: myapp-production-useast1\n"), "{text}");
@@ -119,16 +132,19 @@ fn render_prints_what_plan_sees_and_it_loads_back() {
     // the load balancer implies it again).
     let d = Desired::new();
     d.write("rendered.yaml", &text);
-    let out = converge(&["validate", "--desired", &d.path_str()]);
+    let out = converge(AREA, &["validate", "--desired", &d.path_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let all = converge(&["render", "--desired", &examples()]);
+    let all = converge(AREA, &["render", "--desired", &examples()]);
     let count = |t: &str| t.matches("\napiVersion: converge/v1\n").count();
     assert!(
         count(&stdout(&all)) > count(&text),
         "every instance without --instance"
     );
 
-    let out = converge(&["render", "--desired", &examples(), "--region", "eu-west-1"]);
+    let out = converge(
+        AREA,
+        &["render", "--desired", &examples(), "--region", "eu-west-1"],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert!(
         stderr(&out).contains("instance myapp/testing is in us-east-1: its ")
@@ -150,7 +166,7 @@ fn render_prints_what_plan_sees_and_it_loads_back() {
 
 #[test]
 fn grains_parses_a_group_name_or_a_hostname() {
-    let out = converge(&["grains", "myapp-testing-useast1-898900"]);
+    let out = converge(AREA, &["grains", "myapp-testing-useast1-898900"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let g: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(
@@ -165,13 +181,16 @@ fn grains_parses_a_group_name_or_a_hostname() {
             "service_node": "898900",
         })
     );
-    let out = converge(&["grains", "--format", "yaml", "web-api-production-euwest1"]);
+    let out = converge(
+        AREA,
+        &["grains", "--format", "yaml", "web-api-production-euwest1"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("service_name: web-api\n"), "{text}");
     assert!(text.contains("region: eu-west-1\n"), "{text}");
     assert!(!text.contains("service_node"), "{text}");
-    let out = converge(&["grains", "myapp-testing"]);
+    let out = converge(AREA, &["grains", "myapp-testing"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("does not follow the naming convention"),
@@ -201,7 +220,7 @@ fn template_errors_point_at_the_template_file_and_line() {
         "other/yaml.yaml",
         "{% for q in ['a', 'b'] %}\n---\napiVersion: converge/v1\nkind: Queue\nmetadata:\n  name: {{ cluster_name }}-{{ q }}\nspec:\n  attributes: {DelaySeconds: 5}\n  atributes: {}\n{% endfor %}\n",
     );
-    let out = converge(&["validate", "--desired", &d.path_str()]);
+    let out = converge(AREA, &["validate", "--desired", &d.path_str()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     let root = d.path_str();
@@ -240,11 +259,14 @@ fn service_tree(service: &str) -> Desired {
 
 #[tokio::test]
 async fn apply_renders_each_instance_of_the_controllers_region_with_standard_tags() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let service = unique("svc");
     let id = unique("ctl");
     let d = service_tree(&service);
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -276,7 +298,7 @@ async fn apply_renders_each_instance_of_the_controllers_region_with_standard_tag
         "the other region's instance is not created here"
     );
 
-    let asg = aws_sdk_autoscaling::Client::new(&sdk_config());
+    let asg = aws_sdk_autoscaling::Client::new(&sdk_config(AREA));
     let groups = asg
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(&cluster)
@@ -316,7 +338,10 @@ async fn apply_renders_each_instance_of_the_controllers_region_with_standard_tag
     }
 
     // A second apply changes nothing.
-    let again = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let again = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert!(
         stdout(&again).contains("0 change(s) applied"),
@@ -327,12 +352,13 @@ async fn apply_renders_each_instance_of_the_controllers_region_with_standard_tag
 
 #[tokio::test]
 async fn a_broken_template_keeps_the_last_good_state_under_run() {
-    let sqs = sqs().await;
+    let sqs = sqs(AREA).await;
     let service = unique("run");
     let id = unique("ctl");
     let d = service_tree(&service);
     let work = format!("{service}-testing-useast1-work");
     let run = Running::start(
+        AREA,
         &d.path_str(),
         &[
             "--controller-id",

@@ -1,43 +1,140 @@
-//! Test support: a real moto server per test binary, the real `converge` binary, and helpers
-//! to read its metrics, status and logs. Every test uses its own names and controller id, so
-//! tests share one moto safely.
-
-#![allow(dead_code)]
+//! Test support shared by every area of the `it` binary: a real moto server per area, the
+//! real `converge` binary, and helpers to read its metrics, status and logs.
+//!
+//! # One moto server per area
+//!
+//! An area is one module under `tests/it/` (`queues`, `faults`, `import_sls`, ...); each was a
+//! test binary of its own, with a moto server of its own, and its tests still rely on that:
+//! `import_sls` resets the whole server between two applies, `reference_stack` and
+//! `import_sls` use fixed stack names, some tests count API calls made by listings that span
+//! the whole region, and `--prune` tests list everything in the region. So [`moto`] keeps one
+//! server per area, started on the area's first use and stopped when the test process exits:
+//! tests within an area share their server as before (every test uses its own names and
+//! controller id), tests of different areas never see each other's resources.
+//!
+//! The area is a value, [`Area`], and every helper that talks to moto on behalf of a test
+//! ([`moto`], [`converge`], [`Running::start`], [`sqs`], [`sdk_config`]) takes it explicitly;
+//! helpers given an endpoint ([`converge_with`], [`Running::start_with`]) use that endpoint
+//! only. Only [`area!`] makes an `Area`: from the `module_path!()` of the code that invokes it,
+//! the area being that path's first module under the crate root, computed at compile time. It
+//! is a compile error to invoke it inside `common`, so a helper here cannot silently put a
+//! test's calls on a server of its own (as a `#[track_caller]` location or a default area
+//! would: `#[track_caller]` does nothing on `async fn`, and a helper that forgot it would
+//! report common's file). Each area file names its area once: `const AREA: Area = area!();`.
+//!
+//! # Other process-wide state
+//!
+//! The areas now share one process (one pid, and tests of different areas run concurrently),
+//! so nothing here is per area except the moto server: [`unique`] names come from one counter
+//! for the whole process (unique across areas although they share the pid), moto servers start
+//! one at a time (`scripts/moto install` writes one `.venv/`, and a port from [`free_port`] is
+//! only held once its server listens), and nothing here sets environment variables of the test
+//! process (every child gets its environment through [`aws_env`] and `Command::env`).
 
 pub mod faults;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 pub const REGION: &str = "us-east-1";
 
-/// A moto server that lives as long as the test binary: a shell wrapper kills it when our
+/// A moto server that lives as long as the test process: a shell wrapper kills it when our
 /// end of its stdin closes (when the test process exits, however it exits).
 pub struct Moto {
     pub endpoint: String,
     _stdin: Mutex<ChildStdin>,
 }
 
-static MOTO: OnceLock<Moto> = OnceLock::new();
+/// One area of the `it` binary (a former test binary): see the module doc. Made by [`area!`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Area(&'static str);
+
+impl Area {
+    /// The area of the code at `module_path` (`it::queues`, `it::queues::inner` → `queues`).
+    /// Panics (at compile time, as [`area!`] evaluates it) for the crate root and for `common`.
+    #[doc(hidden)]
+    pub const fn of_module(module_path: &'static str) -> Area {
+        let path = module_path.as_bytes();
+        let mut start = 0;
+        while start + 1 < path.len() && !(path[start] == b':' && path[start + 1] == b':') {
+            start += 1;
+        }
+        assert!(
+            start + 1 < path.len(),
+            "area!() outside an area module (at the crate root)"
+        );
+        let (_, rest) = path.split_at(start + 2);
+        let mut end = 0;
+        while end < rest.len() && rest[end] != b':' {
+            end += 1;
+        }
+        let (name, _) = rest.split_at(end);
+        let common = b"common";
+        let mut is_common = name.len() == common.len();
+        let mut i = 0;
+        while is_common && i < name.len() {
+            is_common = name[i] == common[i];
+            i += 1;
+        }
+        assert!(
+            !is_common,
+            "area!() inside common: a helper must take the area of the test it acts for"
+        );
+        match std::str::from_utf8(name) {
+            Ok(name) => Area(name),
+            Err(_) => panic!("module path is not UTF-8"),
+        }
+    }
+
+    /// The area's name: its module under `tests/it/`.
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+/// The [`Area`] of the module this is invoked in. Inside `common` it is a compile error, even
+/// in a function that nothing calls and under `cargo check`: a const item is always evaluated
+/// (an inline `const { }` block in a function body is not, by `cargo check`).
+macro_rules! area {
+    () => {{
+        const CALLER: $crate::common::Area = $crate::common::Area::of_module(module_path!());
+        CALLER
+    }};
+}
+pub(crate) use area;
+
+/// Each area's moto server, by area name.
+static MOTOS: Mutex<BTreeMap<&'static str, &'static OnceLock<Moto>>> = Mutex::new(BTreeMap::new());
+
+/// Held while a moto server is installed and started: one start at a time.
+static STARTING: Mutex<()> = Mutex::new(());
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The shared moto server, installed (pinned, into `.venv/`) and started on first use.
-pub fn moto() -> &'static Moto {
-    MOTO.get_or_init(start_moto)
+/// The moto server of `area`, installed (pinned, into `.venv/`) and started on the area's
+/// first use; every test of the area shares it, no other area sees it.
+pub fn moto(area: Area) -> &'static Moto {
+    let server: &'static OnceLock<Moto> = MOTOS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(area.name())
+        .or_insert_with(|| Box::leak(Box::default()));
+    server.get_or_init(|| start_moto(area))
 }
 
 // The wrapper shell outlives every test on purpose; it exits (and is reaped by init) when the
 // test process closes its stdin.
 #[allow(clippy::zombie_processes)]
-fn start_moto() -> Moto {
+fn start_moto(area: Area) -> Moto {
+    let _one_at_a_time = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
     let install = Command::new(repo().join("scripts/moto"))
         .arg("install")
         .output()
@@ -50,7 +147,7 @@ fn start_moto() -> Moto {
     );
     let bin = repo().join("scripts/moto").display().to_string();
     let port = free_port();
-    let log = std::env::temp_dir().join(format!("converge-moto-{port}.log"));
+    let log = std::env::temp_dir().join(format!("converge-moto-{}-{port}.log", area.name()));
     let mut child = Command::new("sh")
         .arg("-c")
         // moto (patched) behind the CloudWatch CBOR shim; both stop when this shell's stdin closes.
@@ -66,7 +163,8 @@ fn start_moto() -> Moto {
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "moto_server did not start on port {port}; see {}",
+            "moto_server (area {}) did not start on port {port}; see {}",
+            area.name(),
             log.display()
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -84,7 +182,8 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// A name unique to this test run: `t<pid>-<n>-<what>`.
+/// A name unique to this test run: `t<pid>-<n>-<what>`, `n` from one counter for the whole
+/// process (all areas).
 pub fn unique(what: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
@@ -115,12 +214,13 @@ pub fn converge_bin() -> &'static str {
     env!("CARGO_BIN_EXE_converge")
 }
 
-/// `converge <args>` against moto (the endpoint is added for plan/apply/run).
-pub fn converge(args: &[&str]) -> Output {
+/// `converge <args>` against the moto of `area` (the endpoint is added for plan/apply/run;
+/// other commands start no moto).
+pub fn converge(area: Area, args: &[&str]) -> Output {
     let mut cmd = Command::new(converge_bin());
     aws_env(&mut cmd).args(args);
     if matches!(args.first(), Some(&"plan") | Some(&"apply") | Some(&"run")) {
-        cmd.args(["--endpoint-url", &moto().endpoint]);
+        cmd.args(["--endpoint-url", &moto(area).endpoint]);
     }
     cmd.output().expect("run converge")
 }
@@ -206,9 +306,10 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `converge run --desired DIR <extra>` on a free port and waits for it to serve.
-    pub fn start(desired: &str, extra: &[&str]) -> Running {
-        Running::start_with(desired, &moto().endpoint, &[], extra)
+    /// Starts `converge run --desired DIR <extra>` against the moto of `area`, on a free
+    /// port, and waits for it to serve.
+    pub fn start(area: Area, desired: &str, extra: &[&str]) -> Running {
+        Running::start_with(desired, &moto(area).endpoint, &[], extra)
     }
 
     /// Like [`Running::start`], with another endpoint (e.g. a fault proxy in front of moto)
@@ -393,12 +494,12 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     (code, body)
 }
 
-/// An SQS client on moto, for assertions and out-of-band changes.
-pub async fn sqs() -> aws_sdk_sqs::Client {
+/// An SQS client on the moto of `area`, for assertions and out-of-band changes.
+pub async fn sqs(area: Area) -> aws_sdk_sqs::Client {
     let conf = aws_sdk_sqs::Config::builder()
         .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
         .region(aws_sdk_sqs::config::Region::new(REGION))
-        .endpoint_url(&moto().endpoint)
+        .endpoint_url(&moto(area).endpoint)
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
             "testing", "testing", None, None, "tests",
         ))
@@ -459,13 +560,13 @@ pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, tags: &[(&str, 
         .expect("create queue out of band");
 }
 
-/// SDK configuration pointing at moto, for building any service client in tests:
-/// `aws_sdk_ec2::Client::new(&sdk_config())`.
-pub fn sdk_config() -> aws_types::SdkConfig {
+/// SDK configuration pointing at the moto of `area`, for building any service client in
+/// tests: `aws_sdk_ec2::Client::new(&sdk_config(AREA))`.
+pub fn sdk_config(area: Area) -> aws_types::SdkConfig {
     aws_types::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_types::region::Region::new(REGION))
-        .endpoint_url(&moto().endpoint)
+        .endpoint_url(&moto(area).endpoint)
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(
                 aws_credential_types::Credentials::new("testing", "testing", None, None, "tests"),

@@ -2,12 +2,13 @@
 //! and the real binary — converge from empty, no-change sweeps, launch-configuration rolls,
 //! drift in suspended processes and scaling policies, the launch-template variant, prune.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::common::*;
 use aws_sdk_autoscaling::types::AutoScalingGroup as Group;
-use common::*;
+
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 /// Every mutating call the kind can make.
 const MUTATING: &[&str] = &[
@@ -123,11 +124,11 @@ tags:
 }
 
 fn autoscaling() -> aws_sdk_autoscaling::Client {
-    aws_sdk_autoscaling::Client::new(&sdk_config())
+    aws_sdk_autoscaling::Client::new(&sdk_config(AREA))
 }
 
 fn ec2() -> aws_sdk_ec2::Client {
-    aws_sdk_ec2::Client::new(&sdk_config())
+    aws_sdk_ec2::Client::new(&sdk_config(AREA))
 }
 
 /// The security groups and the classic load balancer the seed's group names, made out of band
@@ -145,7 +146,7 @@ async fn prerequisites(n: &Names) -> Vec<String> {
             .expect("create security group");
         ids.push(out.group_id().expect("group id").to_string());
     }
-    aws_sdk_elasticloadbalancing::Client::new(&sdk_config())
+    aws_sdk_elasticloadbalancing::Client::new(&sdk_config(AREA))
         .create_load_balancer()
         .load_balancer_name(&n.elb)
         .availability_zones("us-east-1a")
@@ -263,7 +264,7 @@ fn count(line: &str, op: &str) -> u32 {
 fn apply(dir: &str, id: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["apply", "--desired", dir, "--controller-id", id];
     args.extend_from_slice(extra);
-    converge(&args)
+    converge(AREA, &args)
 }
 
 #[tokio::test]
@@ -276,7 +277,7 @@ async fn the_seed_group_converges_from_empty_in_one_apply_and_a_second_apply_wri
     d.write("asg.yaml", &seed_group(&n, "c3.large", &names));
     let dir = d.path_str();
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
     assert!(group(&n.group).await.is_none(), "plan must not create");
 
@@ -404,7 +405,7 @@ async fn the_seed_group_converges_from_empty_in_one_apply_and_a_second_apply_wri
 
     // Nothing to change. (A one-sweep plan can catch the group waiting for the SecurityGroup
     // kind's first listing; that is reported as waiting, never as a change.)
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     let out = stdout(&plan);
     let ours: Vec<&str> = out
         .lines()
@@ -442,7 +443,7 @@ async fn a_new_instance_type_rolls_the_group_onto_a_new_launch_configuration_and
         .to_string();
 
     d.write("asg.yaml", &seed_group(&n, "c3.xlarge", &ids));
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(plan.status.code(), Some(2));
     assert!(
         stdout(&plan).contains("launch_config.instance_type: (none) → c3.xlarge"),
@@ -513,7 +514,11 @@ async fn resumed_processes_are_suspended_again_and_a_deleted_policy_recreated_un
     let names = [n.base.clone(), n.myapp.clone(), n.myapp_testing.clone()];
     let d = Desired::new();
     d.write("asg.yaml", &seed_group(&n, "c3.large", &names));
-    let run = Running::start(&d.path_str(), &["--resync", "1s", "--controller-id", &id]);
+    let run = Running::start(
+        AREA,
+        &d.path_str(),
+        &["--resync", "1s", "--controller-id", &id],
+    );
     let converged = "converge_resources{kind=\"AutoScalingGroup\",state=\"converged\"}";
     run.wait_for("the group converged", 60, |r| r.metric(converged) == 1.0);
 

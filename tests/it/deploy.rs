@@ -2,13 +2,14 @@
 //! alert rules with the real promtool, the dashboard's and rules' metric names against a real
 //! scrape, and a real Prometheus scraping converge and firing an alert.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
+
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 fn repo_file(rel: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -75,15 +76,18 @@ async fn the_audit_log_records_every_mutating_change_with_the_revision() {
     std::fs::write(d.path().join(".converge-revision"), "feedc0de\n").unwrap();
     let log = d.path().join("audit.jsonl");
     let id = unique("ctl");
-    let out = converge(&[
-        "apply",
-        "--desired",
-        &d.path_str(),
-        "--controller-id",
-        &id,
-        "--audit-log",
-        log.to_str().unwrap(),
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &d.path_str(),
+            "--controller-id",
+            &id,
+            "--audit-log",
+            log.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = std::fs::read_to_string(&log).expect("audit log written");
     let records: Vec<serde_json::Value> = text
@@ -110,13 +114,16 @@ async fn the_audit_log_records_every_mutating_change_with_the_revision() {
     // Also in the log at info.
     assert!(stderr(&out).contains("applied"), "{}", stderr(&out));
     // An unwritable audit log is a usage error, before anything is done.
-    let out = converge(&[
-        "apply",
-        "--desired",
-        &d.path_str(),
-        "--audit-log",
-        "/nonexistent/dir/audit.jsonl",
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &d.path_str(),
+            "--audit-log",
+            "/nonexistent/dir/audit.jsonl",
+        ],
+    );
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
 }
 
@@ -185,6 +192,7 @@ fn the_git_hooks_deploy_valid_pushes_and_reject_invalid_ones() {
 
     // converge runs on `current` and reports the revision.
     let run = Running::start(
+        AREA,
         current.to_str().unwrap(),
         &["--controller-id", &unique("ctl"), "--resync", "30s"],
     );
@@ -280,7 +288,7 @@ fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
 fn the_dashboard_and_alert_rules_use_only_exported_metrics() {
     let d = Desired::new();
     d.write("q.yaml", &queue_doc(&unique("names"), ""));
-    let run = Running::start(&d.path_str(), &["--controller-id", &unique("ctl")]);
+    let run = Running::start(AREA, &d.path_str(), &["--controller-id", &unique("ctl")]);
     run.wait_for("ready", 20, |r| r.get("/readyz").0 == 200);
     let scrape = run.metrics();
     let exported: std::collections::BTreeSet<String> = scrape
@@ -320,6 +328,7 @@ fn a_real_prometheus_scrapes_converge_and_fires_desired_invalid() {
     let d = Desired::new();
     d.write("q.yaml", &queue_doc(&unique("prom"), ""));
     let run = Running::start(
+        AREA,
         &d.path_str(),
         &["--controller-id", &unique("ctl"), "--resync", "2s"],
     );

@@ -4,17 +4,18 @@
 //! file share one moto, so a bare `example.com.` would be one zone name held by several
 //! zones), and uses its own controller id.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
-use common::*;
+
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 const MUTATING: &[&str] = &["ChangeResourceRecordSets"];
 
 fn route53() -> aws_sdk_route53::Client {
-    aws_sdk_route53::Client::new(&sdk_config())
+    aws_sdk_route53::Client::new(&sdk_config(AREA))
 }
 
 /// Creates a hosted zone out of band; returns its id (without `/hostedzone/`).
@@ -159,7 +160,7 @@ async fn apply_converges_from_empty_and_a_second_apply_changes_nothing() {
     );
     let dir = d.path_str();
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
     assert!(
         stdout(&plan).contains(&format!("DnsRecord {www}: create")),
@@ -176,7 +177,7 @@ async fn apply_converges_from_empty_and_a_second_apply_changes_nothing() {
         "plan must not create"
     );
 
-    let first = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let first = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(
         first.status.code(),
         Some(0),
@@ -217,7 +218,7 @@ async fn apply_converges_from_empty_and_a_second_apply_changes_nothing() {
         calls_line(&first)
     );
 
-    let second = converge(&["apply", "--desired", &dir, "--controller-id", &id]);
+    let second = converge(AREA, &["apply", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
     assert!(
         stdout(&second).contains("0 change(s) applied"),
@@ -232,7 +233,7 @@ async fn apply_converges_from_empty_and_a_second_apply_changes_nothing() {
     assert_eq!(call_count(&calls, "ListHostedZones"), 1, "{calls}");
     assert_eq!(call_count(&calls, "ListResourceRecordSets"), 1, "{calls}");
 
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", &id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
     assert!(
         stdout(&plan).contains("0 to change, 0 to delete, 2 in sync"),
@@ -253,7 +254,11 @@ async fn a_repointed_cname_is_corrected_on_resync_and_counted_as_drift() {
         "dns.yaml",
         &dns_doc(&www, "type: CNAME\nvalues: [good.example.org.]\n"),
     );
-    let run = Running::start(&d.path_str(), &["--resync", "1s", "--controller-id", &id]);
+    let run = Running::start(
+        AREA,
+        &d.path_str(),
+        &["--resync", "1s", "--controller-id", &id],
+    );
     run.wait_for("1 converged record", 30, |r| {
         r.metric("converge_resources{kind=\"DnsRecord\",state=\"converged\"}") == 1.0
     });
@@ -315,7 +320,10 @@ async fn prune_deletes_only_records_with_our_ownership_record() {
             dns_doc(&old, "type: A\nvalues: [192.0.2.2]\n")
         ),
     );
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // Out of band: a record without ownership, and one another controller owns.
     let foreign_owner = format!("_converge-owner.a.{foreign}");
@@ -335,14 +343,17 @@ async fn prune_deletes_only_records_with_our_ownership_record() {
         "dns.yaml",
         &dns_doc(&keep, "type: A\nvalues: [192.0.2.1]\n"),
     );
-    let out = converge(&[
-        "apply",
-        "--desired",
-        &d.path_str(),
-        "--controller-id",
-        &id,
-        "--prune",
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &d.path_str(),
+            "--controller-id",
+            &id,
+            "--prune",
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -401,7 +412,10 @@ async fn an_omitted_zone_is_the_longest_matching_one() {
             dns_doc(&b, "type: A\nvalues: [192.0.2.2]\n")
         ),
     );
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -435,7 +449,10 @@ async fn an_existing_record_without_ownership_is_adopted_and_corrected() {
         "dns.yaml",
         &dns_doc(&legacy, "type: A\nvalues: [192.0.2.1]\n"),
     );
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains(&format!("DnsRecord {legacy}: tag")), "{text}");
@@ -471,15 +488,18 @@ async fn a_record_owned_by_another_controller_is_left_alone() {
         "dns.yaml",
         &dns_doc(&taken, "type: A\nvalues: [192.0.2.1]\n"),
     );
-    let out = converge(&[
-        "apply",
-        "--desired",
-        &d.path_str(),
-        "--controller-id",
-        &id,
-        "--timeout",
-        "20s",
-    ]);
+    let out = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &d.path_str(),
+            "--controller-id",
+            &id,
+            "--timeout",
+            "20s",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("managed by controller `another-controller`"),
@@ -499,7 +519,10 @@ async fn changing_the_type_replaces_the_record_in_one_batch() {
     let www = format!("www.{zname}");
     let d = Desired::new();
     d.write("dns.yaml", &dns_doc(&www, "type: A\nvalues: [192.0.2.1]\n"));
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(values(&r53, &zone, &www, "A").await, vec!["192.0.2.1"]);
 
@@ -508,7 +531,10 @@ async fn changing_the_type_replaces_the_record_in_one_batch() {
         "dns.yaml",
         &dns_doc(&www, "type: CNAME\nvalues: [lb.example.org]\n"),
     );
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -571,6 +597,7 @@ async fn a_value_naming_a_desired_but_missing_load_balancer_waits_for_it() {
     );
     // Observe-only: the load balancer is never created, so the record keeps waiting.
     let run = Running::start(
+        AREA,
         &d.path_str(),
         &[
             "--resync",
@@ -610,7 +637,10 @@ async fn a_load_balancer_cname_points_at_its_dns_name() {
             &format!("  cnames:\n    - name: {name}\n      zone: {zname}\n"),
         ),
     );
-    let out = converge(&["apply", "--desired", &d.path_str(), "--controller-id", &id]);
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -618,7 +648,7 @@ async fn a_load_balancer_cname_points_at_its_dns_name() {
         stdout(&out),
         stderr(&out)
     );
-    let elb = aws_sdk_elasticloadbalancing::Client::new(&sdk_config());
+    let elb = aws_sdk_elasticloadbalancing::Client::new(&sdk_config(AREA));
     let described = elb
         .describe_load_balancers()
         .load_balancer_names(&lb)

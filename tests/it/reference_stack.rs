@@ -4,15 +4,16 @@
 //! resync, a launch-configuration roll, and (issue 6) the controller's IAM policy covering
 //! every operation converge called.
 //!
-//! Everything runs in ONE test: the stack's names are fixed, and this binary's moto is its own.
-
-mod common;
+//! Everything runs in ONE test: the stack's names are fixed, and this area's moto is its own.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
+
+/// The area of these tests: it picks their moto server (see `common`).
+const AREA: Area = area!();
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -70,7 +71,7 @@ fn iam_prefix(service: &str) -> String {
 
 #[tokio::test]
 async fn the_reference_stack_converges_recovers_and_rolls() {
-    let sdk = sdk_config();
+    let sdk = sdk_config(AREA);
     let r53 = aws_sdk_route53::Client::new(&sdk);
     r53.create_hosted_zone()
         .name("example.com.")
@@ -89,15 +90,18 @@ async fn the_reference_stack_converges_recovers_and_rolls() {
 
     // 1. From empty, one apply.
     let started = Instant::now();
-    let first = converge(&[
-        "apply",
-        "--desired",
-        &dir,
-        "--controller-id",
-        id,
-        "--timeout",
-        "120s",
-    ]);
+    let first = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &dir,
+            "--controller-id",
+            id,
+            "--timeout",
+            "120s",
+        ],
+    );
     let first_time = started.elapsed();
     all_output.push_str(&stderr(&first));
     assert_eq!(
@@ -204,7 +208,7 @@ async fn the_reference_stack_converges_recovers_and_rolls() {
 
     // 2. No change: zero writes.
     let started = Instant::now();
-    let second = converge(&["apply", "--desired", &dir, "--controller-id", id]);
+    let second = converge(AREA, &["apply", "--desired", &dir, "--controller-id", id]);
     let nochange_time = started.elapsed();
     all_output.push_str(&stderr(&second));
     assert_eq!(
@@ -223,7 +227,7 @@ async fn the_reference_stack_converges_recovers_and_rolls() {
     for op in operations(&line) {
         assert!(is_read(&op), "a no-change apply called {op}: {line}");
     }
-    let plan = converge(&["plan", "--desired", &dir, "--controller-id", id]);
+    let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", id]);
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
     eprintln!("first converge {first_time:?}; no-change apply {nochange_time:?}; {line}");
 
@@ -289,6 +293,7 @@ async fn the_reference_stack_converges_recovers_and_rolls() {
         .await
         .unwrap();
     let run = Running::start(
+        AREA,
         &dir,
         &[
             "--resync",
@@ -401,15 +406,18 @@ async fn the_reference_stack_converges_recovers_and_rolls() {
         text.replace("instance_type: c3.large", "instance_type: c4.large"),
     )
     .unwrap();
-    let roll = converge(&[
-        "apply",
-        "--desired",
-        &dir,
-        "--controller-id",
-        id,
-        "--timeout",
-        "60s",
-    ]);
+    let roll = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &dir,
+            "--controller-id",
+            id,
+            "--timeout",
+            "60s",
+        ],
+    );
     all_output.push_str(&stderr(&roll));
     assert_eq!(
         roll.status.code(),
