@@ -16,8 +16,11 @@ fn repo_file(rel: &str) -> std::path::PathBuf {
 }
 
 /// Installs promtool and prometheus (Debian's `prometheus` package) if missing, via the same
-/// script CI uses; fails loudly if that is impossible.
+/// script CI uses; fails loudly if that is impossible. One install at a time: two tests that
+/// ran `apt-get` together failed on apt's lock.
 fn ensure_prometheus() {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if Path::new("/usr/bin/promtool").exists() && Path::new("/usr/bin/prometheus").exists() {
         return;
     }
