@@ -6,6 +6,7 @@
 //! Every area keeps a moto server of its own, as it had when it was a binary: see `common`
 //! (the shared support, `tests/it/common/`) for why and how.
 //!
+//! - `architecture`: the module graph of `src/` follows the layering (no moto needed).
 //! - `queues`: the engine end to end on SQS queues.
 //! - `security_groups`, `iam_roles`, `load_balancers`, `dns_records`, `auto_scaling_groups`,
 //!   `metric_alarms`: each kind end to end against moto.
@@ -19,6 +20,7 @@
 
 mod common;
 
+mod architecture;
 mod auto_scaling_groups;
 mod cli;
 mod deploy;
