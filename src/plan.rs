@@ -63,7 +63,7 @@ pub fn render_plan(kinds: &BTreeMap<&'static str, KindStatus>) -> (String, PlanS
                 out,
                 "{kind} {}: delete ({})",
                 p.name,
-                p.reason.as_deref().unwrap_or(p.state)
+                p.reason.as_deref().unwrap_or(p.state.as_str())
             );
         }
     }

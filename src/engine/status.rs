@@ -69,10 +69,42 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Debug, Clone, Serialize)]
 pub struct PruneStatus {
     pub name: String,
-    /// `pending` (plan / observe-only), `refused`, `failed`.
-    pub state: &'static str,
+    pub state: PruneState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+impl PruneStatus {
+    pub fn new(name: &str, state: PruneState, reason: impl Into<String>) -> PruneStatus {
+        PruneStatus {
+            name: name.to_string(),
+            state,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// Where a prune candidate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PruneState {
+    /// Plan and observe-only: it would be deleted (served as `pending`).
+    #[serde(rename = "pending")]
+    WouldDelete,
+    /// A guard refused the deletion (empty tree, `--max-deletions`).
+    Refused,
+    /// The deletion failed; it is tried again on the next full sweep.
+    Failed,
+}
+
+impl PruneState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PruneState::WouldDelete => "pending",
+            PruneState::Refused => "refused",
+            PruneState::Failed => "failed",
+        }
+    }
 }
 
 /// One kind's status.

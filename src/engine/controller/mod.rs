@@ -1,0 +1,241 @@
+//! One controller loop per kind: observe the whole kind, diff each resource, apply what is
+//! needed, prune what is owned and gone — on a new desired generation, on the resync timer,
+//! when a resource's backoff expires, and when a fact it waits for appears.
+//!
+//! - this module: the controller's state and its loop (what to sweep next, and when);
+//! - [`sweep`]: one sweep, in named steps (observe, publish facts, diff, apply, record, prune,
+//!   publish status), and the full sweep whose listing runs beside targeted sweeps;
+//! - [`apply`]: applying one resource's changes; [`prune`]: guarded deletion;
+//! - [`track`]: what is remembered per resource and how it is published;
+//! - [`shared`]: what every kind's controller shares ([`Engine`]).
+
+mod apply;
+mod prune;
+mod shared;
+mod sweep;
+mod track;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::backoff::Backoffs;
+use super::status::PruneStatus;
+use super::{Kind, Mode, Settings};
+use crate::core::{DesiredRx, DesiredSet};
+use track::{Meta, Track};
+
+pub use shared::{AppliedChange, Engine};
+
+/// A controller with its kind erased, so the registry can hold every kind in one list.
+pub trait Runnable: Send {
+    fn kind(&self) -> &'static str;
+    fn run(self: Box<Self>, engine: Arc<Engine>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// What a new desired generation changed for this kind.
+#[derive(Default)]
+struct SpecChanges {
+    /// New resources and resources whose spec changed.
+    changed: BTreeSet<String>,
+    /// Some resources are no longer desired.
+    removed: bool,
+}
+
+/// What wakes a controller: the desired state, other kinds' facts, shutdown.
+struct Inputs {
+    desired: DesiredRx,
+    facts: watch::Receiver<u64>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// The loop of one kind.
+pub struct Controller<K: Kind> {
+    kind: Arc<K>,
+    /// name → desired spec, this kind's part of the desired generation in force.
+    specs: Arc<BTreeMap<String, K::Spec>>,
+    meta: BTreeMap<String, Meta>,
+    generation: u64,
+    tracked: HashMap<String, Track>,
+    backoffs: Backoffs<String>,
+    kind_backoff: Backoffs<()>,
+    /// Deletions refused in the current generation (each logged and counted once).
+    refused: BTreeSet<(u64, String)>,
+    prune: Vec<PruneStatus>,
+    /// Resources the last sweep changed: verified by the next (targeted) sweep, at once.
+    changed: BTreeSet<String>,
+    /// A full sweep has completed.
+    swept_once: bool,
+    /// The first listing (successful or not) has been counted in the engine.
+    listed_once: bool,
+    /// The last listing failed with a terminal error (access denied, expired credentials):
+    /// `apply` stops waiting for this kind (retrying would not help before its timeout).
+    listing_terminal: bool,
+}
+
+impl<K: Kind> Controller<K> {
+    pub fn new(kind: K, settings: &Settings) -> Self {
+        Controller {
+            kind: Arc::new(kind),
+            specs: Arc::new(BTreeMap::new()),
+            meta: BTreeMap::new(),
+            generation: 0,
+            tracked: HashMap::new(),
+            backoffs: Backoffs::new(settings.backoff_min, settings.backoff_max),
+            kind_backoff: Backoffs::new(settings.backoff_min, settings.backoff_max),
+            refused: BTreeSet::new(),
+            prune: Vec::new(),
+            changed: BTreeSet::new(),
+            swept_once: false,
+            listed_once: false,
+            listing_terminal: false,
+        }
+    }
+
+    /// The loop. A full sweep lists the whole kind (and prunes); a targeted one only the
+    /// resources that have a reason to be looked at now (spec changed, backoff expired, a fact
+    /// they wait for appeared, changes to verify). Only `run` targets; it keeps a full sweep
+    /// every --resync for drift. `plan` sweeps once; `apply` until [`Controller::done`].
+    async fn run_loop(mut self, eng: Arc<Engine>) {
+        eng.metrics.init_kind(K::NAME);
+        eng.status.register(K::NAME);
+        let mut inputs = Inputs {
+            desired: eng.desired.clone(),
+            facts: eng.facts.subscribe(),
+            shutdown: eng.shutdown.clone(),
+        };
+        let mode = eng.settings.mode;
+        let mut next_full = Instant::now();
+        let mut full = true;
+        let mut targets: BTreeSet<String> = BTreeSet::new();
+        loop {
+            if *inputs.shutdown.borrow() {
+                return;
+            }
+            let current = inputs.desired.borrow_and_update().clone();
+            let Some(desired) = current else {
+                tokio::select! {
+                    r = inputs.desired.changed() => if r.is_err() { return },
+                    _ = inputs.shutdown.changed() => {}
+                }
+                continue;
+            };
+            let spec_changes = self.load_specs(&desired);
+            targets.extend(spec_changes.changed);
+            let now = Instant::now();
+            targets.extend(self.backoffs.due_keys(now));
+            full |= (spec_changes.removed && eng.settings.prune)
+                || mode != Mode::Run
+                || !self.swept_once
+                || now >= next_full
+                || self.kind_backoff.next_due().is_some();
+            if full {
+                let Some(again) = self.full_sweep(&eng, desired, &mut inputs).await else {
+                    return;
+                };
+                next_full = Instant::now();
+                if !again {
+                    next_full += eng.settings.resync;
+                }
+            } else if !targets.is_empty() {
+                self.sweep(&eng, &desired, &mut inputs.facts, Some(&targets))
+                    .await;
+            }
+            full = false;
+            targets.clear();
+            if mode == Mode::Plan || (mode == Mode::Apply && self.done()) {
+                return;
+            }
+            let wake = self.next_wake(next_full);
+            let waiting: BTreeSet<String> = self
+                .tracked
+                .iter()
+                .filter(|(_, t)| t.waiting_for.is_some())
+                .map(|(n, _)| n.clone())
+                .collect();
+            tokio::select! {
+                _ = inputs.shutdown.changed() => {}
+                r = inputs.desired.changed() => if r.is_err() { return },
+                r = inputs.facts.changed(), if !waiting.is_empty() => {
+                    if r.is_err() { return }
+                    targets.extend(waiting);
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+            // Whatever woke us, changes applied last sweep are verified now.
+            targets.append(&mut self.changed);
+        }
+    }
+
+    /// When to look again without being woken: at once if changes are to be verified, else
+    /// at the next backoff expiry or the next full sweep, whichever comes first.
+    fn next_wake(&self, next_full: Instant) -> Instant {
+        let now = Instant::now();
+        if !self.changed.is_empty() {
+            return now;
+        }
+        [self.backoffs.next_due(), self.kind_backoff.next_due()]
+            .into_iter()
+            .flatten()
+            .fold(next_full, |wake, due| wake.min(due.max(now)))
+    }
+
+    /// Adopts a new desired generation: parses this kind's specs, resets the backoff of
+    /// every resource whose spec changed, forgets resources no longer desired.
+    fn load_specs(&mut self, desired: &DesiredSet) -> SpecChanges {
+        let mut spec_changes = SpecChanges::default();
+        if desired.generation == self.generation {
+            return spec_changes;
+        }
+        self.generation = desired.generation;
+        let mut specs = BTreeMap::new();
+        let mut meta = BTreeMap::new();
+        for (name, res) in desired.of_kind(K::NAME).into_iter().flatten() {
+            match serde_json::from_value::<K::Spec>(res.spec.clone()) {
+                Ok(spec) => {
+                    specs.insert(name.clone(), spec);
+                    meta.insert(
+                        name.clone(),
+                        Meta {
+                            hash: res.hash,
+                            source: res.origin.to_string(),
+                        },
+                    );
+                }
+                // The loader checked the spec already; this would be a bug, so say so loudly.
+                Err(e) => {
+                    tracing::error!(kind = K::NAME, name = %name, error = %e, "spec does not match its schema after loading; skipped")
+                }
+            }
+        }
+        for (name, new) in &meta {
+            if self.meta.get(name).map(|m| m.hash) != Some(new.hash) {
+                self.backoffs.forget(name);
+                spec_changes.changed.insert(name.clone());
+            }
+        }
+        spec_changes.removed = self.meta.keys().any(|n| !meta.contains_key(n));
+        self.tracked.retain(|n, _| specs.contains_key(n));
+        self.backoffs.retain(|n| specs.contains_key(n));
+        self.specs = Arc::new(specs);
+        self.meta = meta;
+        spec_changes
+    }
+}
+
+impl<K: Kind> Runnable for Controller<K> {
+    fn kind(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn run(self: Box<Self>, engine: Arc<Engine>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin((*self).run_loop(engine))
+    }
+}

@@ -1,0 +1,610 @@
+//! The engine on its own: controllers of in-memory fake kinds ([`fake`]) under paused tokio
+//! time, so backoff, resync, waiting and pruning are tested to the second without AWS or a
+//! server, and without waiting for real time to pass.
+
+mod fake;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{Controller, Engine, Runnable};
+use crate::core::{Action, DesiredResource, DesiredSet, ErrorClass, Origin};
+use crate::engine::status::{KindStatus, PruneState, State};
+use crate::engine::{Mode, Settings};
+use crate::metrics::Metrics;
+use fake::{Call, Fake, Item, Marker, World, A, B};
+
+const ID: &str = "test";
+
+/// A running engine with the fake kinds A and B, and the levers a test pulls.
+struct Harness {
+    engine: Arc<Engine>,
+    a: Arc<Mutex<World>>,
+    b: Arc<Mutex<World>>,
+    desired: watch::Sender<Option<Arc<DesiredSet>>>,
+    generation: u64,
+    _shutdown: watch::Sender<bool>,
+    started: Instant,
+}
+
+fn settings() -> Settings {
+    Settings {
+        mode: Mode::Run,
+        controller_id: ID.to_string(),
+        resync: Duration::from_secs(60),
+        backoff_min: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(300),
+        ..Settings::default()
+    }
+}
+
+impl Harness {
+    /// Starts both kinds' controllers with `settings`, and no desired state yet.
+    fn start(settings: Settings) -> Harness {
+        let metrics = Arc::new(Metrics::new().expect("metrics register"));
+        let (desired, desired_rx) = watch::channel(None);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let a = Arc::new(Mutex::new(World::default()));
+        let b = Arc::new(Mutex::new(World::default()));
+        let controllers: Vec<Box<dyn Runnable>> = vec![
+            Box::new(Controller::new(Fake::<A>::new(a.clone()), &settings)),
+            Box::new(Controller::new(Fake::<B>::new(b.clone()), &settings)),
+        ];
+        let engine = Arc::new(
+            Engine::new(settings, metrics, desired_rx, shutdown_rx).with_kinds(controllers.len()),
+        );
+        for c in controllers {
+            tokio::spawn(c.run(engine.clone()));
+        }
+        Harness {
+            engine,
+            a,
+            b,
+            desired,
+            generation: 0,
+            _shutdown: shutdown,
+            started: Instant::now(),
+        }
+    }
+
+    /// Publishes the next desired generation: `(kind, name, spec)` for each resource.
+    fn want(&mut self, resources: &[(&str, &str, serde_json::Value)]) {
+        self.generation += 1;
+        let mut set = DesiredSet {
+            generation: self.generation,
+            fingerprint: self.generation,
+            ..DesiredSet::default()
+        };
+        let origin = Origin {
+            file: "test.yaml".into(),
+            line: 1,
+            column: 1,
+        };
+        for (kind, name, spec) in resources {
+            set.insert(DesiredResource::new(
+                kind,
+                name,
+                spec.clone(),
+                origin.clone(),
+            ));
+        }
+        self.desired.send_replace(Some(Arc::new(set)));
+    }
+
+    fn world(&self, kind: &str) -> std::sync::MutexGuard<'_, World> {
+        let w = if kind == A::NAME { &self.a } else { &self.b };
+        w.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn status(&self, kind: &str) -> KindStatus {
+        self.engine
+            .status
+            .snapshot()
+            .get(kind)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn state_of(&self, kind: &str, name: &str) -> Option<State> {
+        self.status(kind)
+            .resources
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.state)
+    }
+
+    /// When (since start) each apply of `name` happened.
+    fn applies(&self, kind: &str, name: &str) -> Vec<Duration> {
+        self.world(kind)
+            .calls
+            .iter()
+            .filter(|(_, c)| matches!(c, Call::Apply { name: n, .. } if n == name))
+            .map(|(t, _)| *t - self.started)
+            .collect()
+    }
+
+    fn deletes(&self, kind: &str) -> Vec<String> {
+        self.world(kind)
+            .calls
+            .iter()
+            .filter_map(|(_, c)| match c {
+                Call::Delete(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn elapsed(&self) -> Duration {
+        Instant::now() - self.started
+    }
+
+    /// Lets (paused) time pass until `cond` holds; fails after `limit` of it.
+    async fn until(&self, what: &str, limit: Duration, mut cond: impl FnMut(&Harness) -> bool) {
+        let deadline = Instant::now() + limit;
+        while !cond(self) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {limit:?}; A: {:?}\nB: {:?}",
+                self.status(A::NAME),
+                self.status(B::NAME)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Lets `d` of (paused) time pass.
+    async fn wait(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+fn spec(value: i64) -> serde_json::Value {
+    json!({ "value": value })
+}
+
+fn owned(value: i64) -> Item {
+    Item {
+        value,
+        owner: Some(ID.to_string()),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_grows_while_a_resource_fails_and_resets_once_it_succeeds() {
+    let mut h = Harness::start(settings());
+    h.world(A::NAME)
+        .fail
+        .insert("x".into(), (ErrorClass::Retryable, 5));
+    h.want(&[("FakeA", "x", spec(1))]);
+    h.until(
+        "x converges after five failures",
+        Duration::from_secs(120),
+        |h| h.state_of("FakeA", "x") == Some(State::Converged),
+    )
+    .await;
+    let at = h.applies("FakeA", "x");
+    assert_eq!(at.len(), 6, "five failed attempts, then the create: {at:?}");
+    let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[0] >= Duration::from_secs(1), "{gaps:?}");
+    for w in gaps.windows(2) {
+        assert!(
+            w[1] >= w[0],
+            "each retry waits at least as long as the last: {gaps:?}"
+        );
+    }
+    assert!(
+        gaps[4] >= Duration::from_secs(8),
+        "the fifth delay has doubled four times: {gaps:?}"
+    );
+    let x = h.status("FakeA").resources[0].clone();
+    assert_eq!(x.attempts, 0, "success forgets the failures");
+
+    // It fails once more (after drift): the retry comes after the first delay again, not
+    // after the last one.
+    h.world(A::NAME)
+        .fail
+        .insert("x".into(), (ErrorClass::Retryable, 1));
+    h.world(A::NAME).items.insert("x".into(), owned(7));
+    let before = h.applies("FakeA", "x").len();
+    h.until("x is corrected again", Duration::from_secs(120), |h| {
+        h.applies("FakeA", "x").len() == before + 2
+    })
+    .await;
+    let at = h.applies("FakeA", "x");
+    let gap = at[before + 1] - at[before];
+    assert!(
+        gap >= Duration::from_secs(1) && gap <= Duration::from_secs(3),
+        "the backoff started over: {gap:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn drift_is_counted_once_and_corrected() {
+    let mut h = Harness::start(settings());
+    h.want(&[("FakeA", "x", spec(1))]);
+    h.until("x converges", Duration::from_secs(10), |h| {
+        h.state_of("FakeA", "x") == Some(State::Converged)
+    })
+    .await;
+    let drift = || {
+        h.engine
+            .metrics
+            .drift_detected
+            .with_label_values(&["FakeA"])
+            .get()
+    };
+    assert_eq!(drift(), 0, "a create is not drift");
+
+    h.world(A::NAME).items.insert("x".into(), owned(9));
+    h.until("the drift is corrected", Duration::from_secs(70), |h| {
+        h.world(A::NAME).items["x"].value == 1
+    })
+    .await;
+    assert!(
+        h.elapsed() >= Duration::from_secs(60),
+        "found by the resync, not before"
+    );
+    assert_eq!(drift(), 1);
+    // Two more resyncs: nothing more to count or change.
+    h.wait(Duration::from_secs(130)).await;
+    assert_eq!(drift(), 1);
+    assert_eq!(h.state_of("FakeA", "x"), Some(State::Converged));
+    let updates = h
+        .world(A::NAME)
+        .calls
+        .iter()
+        .filter(|(_, c)| {
+            matches!(
+                c,
+                Call::Apply {
+                    action: Action::Update,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(updates, 1, "corrected once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_resource_wakes_when_the_fact_it_waits_for_appears() {
+    let mut h = Harness::start(settings());
+    let a = json!({"value": 1, "needs": "b"});
+    h.want(&[("FakeA", "a", a.clone())]);
+    h.until("a waits for FakeB/b", Duration::from_secs(10), |h| {
+        h.status("FakeA")
+            .resources
+            .first()
+            .is_some_and(|r| r.waiting_for.as_deref() == Some("FakeB/b"))
+    })
+    .await;
+    assert_eq!(h.state_of("FakeA", "a"), Some(State::Pending));
+    assert!(
+        h.applies("FakeA", "a").is_empty(),
+        "nothing is created while waiting"
+    );
+    let errors = h
+        .engine
+        .metrics
+        .reconcile_errors
+        .with_label_values(&["FakeA", "retryable"])
+        .get();
+    assert_eq!(errors, 0, "waiting is not an error");
+
+    h.wait(Duration::from_secs(10)).await;
+    let added = h.elapsed();
+    h.want(&[("FakeA", "a", a), ("FakeB", "b", spec(2))]);
+    h.until("a is created", Duration::from_secs(30), |h| {
+        !h.applies("FakeA", "a").is_empty()
+    })
+    .await;
+    let created = h.applies("FakeA", "a")[0];
+    assert!(
+        created - added < Duration::from_secs(2),
+        "a woke when b's fact appeared ({:?} after b was desired), not at its resync",
+        created - added
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_failing_resource_never_blocks_the_others() {
+    let mut h = Harness::start(settings());
+    h.world(A::NAME)
+        .fail
+        .insert("failing".into(), (ErrorClass::Terminal, 1));
+    h.world(B::NAME)
+        .fail
+        .insert("failing".into(), (ErrorClass::Retryable, u32::MAX));
+    h.want(&[
+        ("FakeA", "failing", spec(1)),
+        ("FakeA", "ok", spec(1)),
+        ("FakeB", "failing", spec(1)),
+        ("FakeB", "ok", spec(1)),
+    ]);
+    h.until(
+        "the healthy resources converge",
+        Duration::from_secs(5),
+        |h| {
+            h.state_of("FakeA", "ok") == Some(State::Converged)
+                && h.state_of("FakeB", "ok") == Some(State::Converged)
+        },
+    )
+    .await;
+    assert_eq!(h.state_of("FakeA", "failing"), Some(State::Failed));
+    assert_eq!(h.state_of("FakeB", "failing"), Some(State::Failed));
+    // Each failing resource is retried on its own schedule: a retryable failure soon and
+    // ever later, a terminal one only at the backoff cap (no retry storm).
+    h.wait(Duration::from_secs(60)).await;
+    assert!(
+        h.applies("FakeB", "failing").len() >= 4,
+        "{:?}",
+        h.applies("FakeB", "failing")
+    );
+    assert_eq!(h.applies("FakeA", "failing").len(), 1);
+    h.until(
+        "the terminal failure is retried at the cap",
+        Duration::from_secs(300),
+        |h| h.state_of("FakeA", "failing") == Some(State::Converged),
+    )
+    .await;
+    assert!(h.applies("FakeA", "failing")[1] >= Duration::from_secs(300));
+    // The others were left alone all along: one create each.
+    assert_eq!(h.applies("FakeA", "ok").len(), 1);
+    assert_eq!(h.applies("FakeB", "ok").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_change_holds_up_no_other_resource_and_ends_at_the_deadline() {
+    let mut h = Harness::start(settings());
+    h.world(A::NAME).hang.insert("hanging".into());
+    h.want(&[
+        ("FakeA", "hanging", spec(1)),
+        ("FakeA", "ok-1", spec(1)),
+        ("FakeA", "ok-2", spec(1)),
+    ]);
+    h.until(
+        "the healthy resources are created",
+        Duration::from_secs(5),
+        |h| {
+            ["ok-1", "ok-2"]
+                .iter()
+                .all(|n| h.world(A::NAME).items.contains_key(*n))
+        },
+    )
+    .await;
+    h.until(
+        "the hanging change times out",
+        Duration::from_secs(200),
+        |h| h.state_of("FakeA", "hanging") == Some(State::Failed),
+    )
+    .await;
+    assert!(
+        h.elapsed() >= Duration::from_secs(180),
+        "the engine's call deadline"
+    );
+    assert_eq!(h.state_of("FakeA", "ok-1"), Some(State::Converged));
+    let error = h
+        .status("FakeA")
+        .resources
+        .into_iter()
+        .find(|r| r.name == "hanging")
+        .and_then(|r| r.last_error)
+        .unwrap_or_default();
+    assert!(error.contains("timed out"), "{error}");
+}
+
+fn with_prune(max_deletions: u32) -> Settings {
+    Settings {
+        prune: true,
+        max_deletions,
+        ..settings()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_tree_never_prunes() {
+    let mut h = Harness::start(with_prune(5));
+    h.world(A::NAME).items.insert("old".into(), owned(1));
+    h.want(&[("FakeA", "x", spec(1))]);
+    h.until(
+        "old is pruned while the tree is not empty",
+        Duration::from_secs(10),
+        |h| h.deletes("FakeA") == ["old"],
+    )
+    .await;
+    h.world(A::NAME).items.insert("older".into(), owned(1));
+    h.want(&[]);
+    h.until("the refusal is reported", Duration::from_secs(10), |h| {
+        h.status("FakeA")
+            .prune
+            .iter()
+            .any(|p| p.state == PruneState::Refused)
+    })
+    .await;
+    h.wait(Duration::from_secs(130)).await;
+    assert_eq!(h.deletes("FakeA"), ["old"], "x and older are still there");
+    assert!(h.world(A::NAME).items.contains_key("x"));
+    let p = h.status("FakeA").prune;
+    assert!(
+        p.iter().all(|p| p.reason.as_deref()
+            == Some("the desired state is empty; an empty tree never prunes")),
+        "{p:?}"
+    );
+    assert_eq!(
+        h.engine.metrics.deletions_refused.get(),
+        2,
+        "x and older, each counted once however many sweeps refuse it"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_listing_deletes_nothing() {
+    let mut h = Harness::start(with_prune(5));
+    h.world(A::NAME).items.insert("old".into(), owned(1));
+    h.world(A::NAME).fail_listing = Some(ErrorClass::Retryable);
+    h.want(&[("FakeA", "x", spec(1))]);
+    h.until(
+        "the listing has failed a few times",
+        Duration::from_secs(30),
+        |h| {
+            h.world(A::NAME)
+                .calls
+                .iter()
+                .filter(|(_, c)| matches!(c, Call::Observe { .. }))
+                .count()
+                >= 3
+        },
+    )
+    .await;
+    assert!(h.deletes("FakeA").is_empty());
+    assert!(
+        h.applies("FakeA", "x").is_empty(),
+        "nothing is changed either"
+    );
+    let s = h.status("FakeA");
+    assert!(!s.ready);
+    assert!(s
+        .last_error
+        .unwrap_or_default()
+        .contains("listing FakeA failed"));
+    // Once it lists again, the guard was the listing, not the prune.
+    h.world(A::NAME).fail_listing = None;
+    h.until("old is pruned", Duration::from_secs(600), |h| {
+        h.deletes("FakeA") == ["old"]
+    })
+    .await;
+    assert!(h.status("FakeA").ready);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_deletions_caps_each_generation_and_only_owned_resources_go() {
+    let mut h = Harness::start(with_prune(2));
+    {
+        let mut w = h.world(A::NAME);
+        for n in ["s1", "s2", "s3", "s4", "s5"] {
+            w.items.insert(n.into(), owned(1));
+        }
+        w.items.insert(
+            "someone-elses".into(),
+            Item {
+                value: 1,
+                owner: Some("other".into()),
+            },
+        );
+        w.items.insert(
+            "unowned".into(),
+            Item {
+                value: 1,
+                owner: None,
+            },
+        );
+    }
+    h.want(&[("FakeA", "x", spec(1))]);
+    h.until("two are deleted", Duration::from_secs(10), |h| {
+        h.deletes("FakeA").len() == 2
+    })
+    .await;
+    h.wait(Duration::from_secs(130)).await;
+    assert_eq!(h.deletes("FakeA").len(), 2, "the budget is per generation");
+    assert_eq!(h.engine.metrics.deletions_refused.get(), 3);
+    // A new generation brings a new budget.
+    h.want(&[("FakeA", "x", spec(1)), ("FakeA", "y", spec(1))]);
+    h.until("two more are deleted", Duration::from_secs(70), |h| {
+        h.deletes("FakeA").len() == 4
+    })
+    .await;
+    let w = h.world(A::NAME);
+    assert!(w.items.contains_key("someone-elses") && w.items.contains_key("unowned"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resource_of_another_controller_is_left_alone() {
+    let mut h = Harness::start(settings());
+    h.world(A::NAME).items.insert(
+        "x".into(),
+        Item {
+            value: 5,
+            owner: Some("other".into()),
+        },
+    );
+    h.want(&[("FakeA", "x", spec(1))]);
+    h.until("x is a conflict", Duration::from_secs(10), |h| {
+        h.state_of("FakeA", "x") == Some(State::Failed)
+    })
+    .await;
+    let r = h.status("FakeA").resources[0].clone();
+    assert_eq!(r.error_class, Some(ErrorClass::Conflict));
+    assert!(h.applies("FakeA", "x").is_empty());
+    assert_eq!(h.world(A::NAME).items["x"].value, 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_during_a_long_full_sweep_is_applied_at_once_and_kept() {
+    let mut h = Harness::start(settings());
+    h.world(A::NAME).slow_full_listing = Duration::from_secs(30);
+    h.want(&[("FakeA", "x", spec(1)), ("FakeA", "y", spec(1))]);
+    h.until("both converge", Duration::from_secs(60), |h| {
+        h.state_of("FakeA", "y") == Some(State::Converged)
+            && h.state_of("FakeA", "x") == Some(State::Converged)
+    })
+    .await;
+    // The resync's full listing (background work, 30 s) starts about 60 s after the first
+    // sweep ended; change y 5 s into it.
+    let first_end = h.elapsed();
+    h.until(
+        "the second full listing has started",
+        Duration::from_secs(120),
+        |h| {
+            h.world(A::NAME)
+                .calls
+                .iter()
+                .filter(|(_, c)| {
+                    matches!(
+                        c,
+                        Call::Observe {
+                            background: true,
+                            ..
+                        }
+                    )
+                })
+                .count()
+                == 2
+        },
+    )
+    .await;
+    assert!(h.elapsed() - first_end >= Duration::from_secs(55));
+    h.wait(Duration::from_secs(5)).await;
+    let changed_at = h.elapsed();
+    h.want(&[("FakeA", "x", spec(1)), ("FakeA", "y", spec(2))]);
+    h.until("y is updated", Duration::from_secs(30), |h| {
+        h.world(A::NAME).items["y"].value == 2
+    })
+    .await;
+    let updated_at = *h.applies("FakeA", "y").last().unwrap_or(&Duration::ZERO);
+    assert!(
+        updated_at - changed_at < Duration::from_secs(2),
+        "applied at once, not after the 30 s listing ({:?})",
+        updated_at - changed_at
+    );
+    // The full sweep ends with a listing older than y's change: y is left alone.
+    h.wait(Duration::from_secs(40)).await;
+    assert_eq!(h.world(A::NAME).items["y"].value, 2);
+    assert_eq!(
+        h.applies("FakeA", "y").len(),
+        2,
+        "the create and the one update: the stale listing did not set it back"
+    );
+    assert_eq!(h.state_of("FakeA", "y"), Some(State::Converged));
+}
+
+#[test]
+fn the_fake_worlds_start_empty() {
+    let w = World::default();
+    assert!(w.items.is_empty() && w.calls.is_empty());
+    let _: BTreeMap<String, Item> = w.items;
+}

@@ -1,0 +1,227 @@
+//! What a controller remembers about each desired resource between sweeps, how a sweep's
+//! outcome changes it, and how it is published (`/status`, `converge_resources`).
+
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::{Controller, Engine};
+use crate::core::{Change, ErrorClass, KindError};
+use crate::engine::status::{rfc3339, KindStatus, PlannedChange, ResourceStatus, State};
+use crate::engine::Kind;
+
+/// Where a desired resource was written, and the hash of its spec.
+pub(super) struct Meta {
+    pub hash: u64,
+    pub source: String,
+}
+
+/// One desired resource, as the controller follows it.
+#[derive(Default)]
+pub(super) struct Track {
+    pub state: Option<State>,
+    /// The spec hash the resource was last observed converged with.
+    pub converged_hash: Option<u64>,
+    pub waiting_for: Option<String>,
+    pub error: Option<KindError>,
+    pub last_change: Option<SystemTime>,
+    /// Changes still to make (shown in `/status` as `pending_changes`).
+    pub planned: Vec<PlannedChange>,
+    /// The changes applied in the previous sweep: the same diff now means they did not take.
+    pub applied_last_sweep: Option<String>,
+}
+
+/// What one sweep made of one resource.
+pub(super) enum Outcome<C> {
+    Converged,
+    Waiting(String),
+    Failed(KindError),
+    /// Changes to apply; `drift` when the resource had converged on this very spec.
+    Changes {
+        changes: Vec<C>,
+        drift: bool,
+    },
+}
+
+/// One resource after the apply step: its outcome and the changes that were applied.
+pub(super) struct Done<C> {
+    pub name: String,
+    pub outcome: Outcome<C>,
+    pub applied: Vec<C>,
+}
+
+/// The plan rows of `changes`.
+pub(super) fn planned<C: Change>(changes: &[C]) -> Vec<PlannedChange> {
+    changes
+        .iter()
+        .map(|c| PlannedChange {
+            action: c.action(),
+            fields: c.fields(),
+        })
+        .collect()
+}
+
+/// A comparable text of `changes` (to tell "applied, and AWS still differs the same way").
+pub(super) fn fingerprint<C: Change>(changes: &[C]) -> String {
+    serde_json::to_string(&planned(changes)).unwrap_or_default()
+}
+
+impl<K: Kind> Controller<K> {
+    /// Records what the sweep made of one resource: state, error and backoff, and whether its
+    /// applied changes are to be verified at once.
+    pub(super) fn record(&mut self, eng: &Engine, done: Done<K::Change>, now: Instant) {
+        let Done {
+            name,
+            outcome,
+            applied,
+        } = done;
+        let hash = self.meta.get(&name).map(|m| m.hash);
+        let t = self.tracked.entry(name.clone()).or_default();
+        t.applied_last_sweep = (!applied.is_empty()).then(|| fingerprint(&applied));
+        if !applied.is_empty() {
+            t.last_change = Some(SystemTime::now());
+            self.changed.insert(name.clone());
+        }
+        match outcome {
+            Outcome::Converged => {
+                t.state = Some(State::Converged);
+                t.converged_hash = hash;
+                t.waiting_for = None;
+                t.error = None;
+                t.planned.clear();
+                self.backoffs.forget(&name);
+            }
+            Outcome::Waiting(what) => {
+                if t.waiting_for.as_deref() != Some(&what) {
+                    tracing::info!(kind = K::NAME, name = %name, waiting_for = %what, "waiting for a dependency");
+                }
+                t.state = Some(State::Pending);
+                t.waiting_for = Some(what);
+                t.error = None;
+            }
+            Outcome::Changes { changes, .. } => {
+                t.state = Some(State::Pending);
+                t.waiting_for = None;
+                t.error = None;
+                t.planned = if applied.is_empty() {
+                    planned(&changes)
+                } else {
+                    Vec::new()
+                };
+            }
+            Outcome::Failed(e) => {
+                eng.metrics
+                    .reconcile_errors
+                    .with_label_values(&[K::NAME, e.class.as_str()])
+                    .inc();
+                let delay = self.backoffs.failed(&name, e.class.is_final(), now);
+                tracing::warn!(kind = K::NAME, name = %name, class = e.class.as_str(), retry_in = ?delay, error = %e, "reconcile failed");
+                t.state = Some(State::Failed);
+                t.waiting_for = None;
+                t.error = Some(e);
+                t.applied_last_sweep = None;
+            }
+        }
+    }
+
+    /// Apply mode is done when every resource converged or failed for good (or the kind
+    /// cannot even be listed, for a terminal reason).
+    pub(super) fn done(&self) -> bool {
+        if self.listing_terminal {
+            return true;
+        }
+        self.changed.is_empty()
+            && self.specs.keys().all(|n| {
+                self.tracked.get(n).is_some_and(|t| match t.state {
+                    Some(State::Converged) => true,
+                    Some(State::Failed) => t.error.as_ref().is_some_and(|e| e.class.is_final()),
+                    _ => false,
+                })
+            })
+    }
+
+    /// The kind could not be listed: nothing is diffed, changed or deleted; the kind backs off
+    /// and is not ready.
+    pub(super) fn kind_failed(&mut self, eng: &Engine, e: KindError, started: Instant) {
+        if !self.listed_once {
+            self.listed_once = true;
+            eng.count_first_listing();
+        }
+        let terminal = e.class == ErrorClass::Terminal;
+        self.listing_terminal = terminal;
+        eng.metrics
+            .reconcile_errors
+            .with_label_values(&[K::NAME, e.class.as_str()])
+            .inc();
+        eng.metrics.kind_ready.with_label_values(&[K::NAME]).set(0);
+        let delay = self.kind_backoff.failed(&(), terminal, Instant::now());
+        tracing::warn!(kind = K::NAME, class = e.class.as_str(), retry_in = ?delay, error = %e, "cannot observe kind; nothing changed, nothing deleted");
+        eng.metrics
+            .sweep_duration
+            .with_label_values(&[K::NAME])
+            .observe(started.elapsed().as_secs_f64());
+        eng.status.update(K::NAME, |s| {
+            s.ready = false;
+            s.last_error = Some(e.message.clone());
+        });
+    }
+
+    /// Publishes every resource's state: `/status`, the `converge_resources` gauges, the
+    /// sweep's duration and end.
+    pub(super) fn publish_status(&self, eng: &Engine, started: Instant) {
+        let mut resources = Vec::with_capacity(self.specs.len());
+        let (mut converged, mut pending, mut failed) = (0, 0, 0);
+        for (name, m) in &self.meta {
+            let t = self.tracked.get(name);
+            let state = t.and_then(|t| t.state).unwrap_or(State::Pending);
+            match state {
+                State::Converged => converged += 1,
+                State::Pending => pending += 1,
+                State::Failed => failed += 1,
+            }
+            resources.push(ResourceStatus {
+                kind: K::NAME,
+                name: name.clone(),
+                state,
+                waiting_for: t.and_then(|t| t.waiting_for.clone()),
+                last_error: t.and_then(|t| t.error.as_ref().map(|e| e.message.clone())),
+                error_class: t.and_then(|t| t.error.as_ref().map(|e| e.class)),
+                last_change: t.and_then(|t| t.last_change.map(rfc3339)),
+                pending_changes: t.map(|t| t.planned.clone()).unwrap_or_default(),
+                attempts: self.backoffs.attempts(name),
+                source: m.source.clone(),
+            });
+        }
+        let m = &eng.metrics;
+        for (state, n) in [
+            (State::Converged, converged),
+            (State::Pending, pending),
+            (State::Failed, failed),
+        ] {
+            m.resources
+                .with_label_values(&[K::NAME, state.as_str()])
+                .set(n as i64);
+        }
+        m.sweep_duration
+            .with_label_values(&[K::NAME])
+            .observe(started.elapsed().as_secs_f64());
+        let now = SystemTime::now();
+        let unix = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        m.last_sweep.with_label_values(&[K::NAME]).set(unix as i64);
+        let prune = self.prune.clone();
+        eng.status.update(K::NAME, move |s: &mut KindStatus| {
+            s.swept = true;
+            s.ready = true;
+            s.last_sweep = Some(rfc3339(now));
+            s.last_error = None;
+            s.converged = converged;
+            s.pending = pending;
+            s.failed = failed;
+            s.prune = prune;
+            s.resources = resources;
+        });
+    }
+}
