@@ -1,0 +1,146 @@
+//! Reading AWS: every group, launch configuration and scaling policy in one paginated listing
+//! each (never a call per group), then the launch templates the groups need.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_autoscaling::types as asg;
+
+use super::diff::{LiveAutoScalingGroup, LiveTemplateRef, TagValue};
+use super::launch::config;
+use super::policies::LivePolicy;
+use super::spec::AutoScalingGroupSpec;
+use super::{AutoScalingGroup, CODES};
+use crate::core::KindError;
+use crate::engine::{Observed, Scope};
+use crate::kinds::common::errors::Sent;
+
+/// The status of a group AWS is deleting.
+const DELETING: &str = "Delete in progress";
+
+impl AutoScalingGroup {
+    pub(super) async fn observe_groups(
+        &self,
+        scope: &Scope<'_, AutoScalingGroupSpec>,
+    ) -> Result<Observed<LiveAutoScalingGroup>, KindError> {
+        let c = &self.client;
+        let (groups, lcs, policies) = tokio::join!(
+            c.describe_auto_scaling_groups()
+                .max_records(100)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+            c.describe_launch_configurations()
+                .max_records(100)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+            c.describe_policies()
+                .max_records(50)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+        );
+        let groups = groups.or_fail(&CODES, "DescribeAutoScalingGroups", "(all groups)")?;
+        let lcs = lcs.or_fail(
+            &CODES,
+            "DescribeLaunchConfigurations",
+            "(all launch configurations)",
+        )?;
+        let policies = policies.or_fail(&CODES, "DescribePolicies", "(all policies)")?;
+
+        let lc_names: BTreeSet<String> = lcs
+            .iter()
+            .filter_map(|l| l.launch_configuration_name().map(String::from))
+            .collect();
+        // Launch configuration name, and launch template id → the groups using it.
+        let mut lc_users: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut template_users: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut out: Observed<LiveAutoScalingGroup> = BTreeMap::new();
+        for g in &groups {
+            let Some(name) = g.auto_scaling_group_name() else {
+                continue;
+            };
+            let live = live_group(g);
+            if let Some(lc) = &live.launch_configuration {
+                lc_users.entry(lc.clone()).or_default().insert(name.into());
+            }
+            if let Some(id) = live.launch_template.as_ref().and_then(|t| t.id.clone()) {
+                template_users.entry(id).or_default().insert(name.into());
+            }
+            // A group AWS is deleting still holds its launch configuration, but is not there
+            // to manage (or to delete again).
+            if g.status() != Some(DELETING) {
+                out.insert(name.to_string(), live);
+            }
+        }
+        for p in &policies {
+            let (Some(group), Some(name)) = (p.auto_scaling_group_name(), p.policy_name()) else {
+                continue;
+            };
+            if let Some(live) = out.get_mut(group) {
+                live.policies.insert(name.to_string(), LivePolicy::of(p));
+            }
+        }
+        for (name, live) in out.iter_mut() {
+            let spec = scope.desired.get(name);
+            live.launch_configs = config::ours(name, live, spec, &lc_names, &lc_users);
+        }
+        self.templates
+            .observe(scope, &mut out, &template_users)
+            .await?;
+        Ok(out)
+    }
+}
+
+/// A group as `DescribeAutoScalingGroups` lists it (its policies, launch configurations and
+/// template are added from the other listings).
+fn live_group(g: &asg::AutoScalingGroup) -> LiveAutoScalingGroup {
+    LiveAutoScalingGroup {
+        arn: g.auto_scaling_group_arn().unwrap_or_default().to_string(),
+        min_size: g.min_size().unwrap_or_default(),
+        max_size: g.max_size().unwrap_or_default(),
+        desired_capacity: g.desired_capacity().unwrap_or_default(),
+        default_cooldown: g.default_cooldown(),
+        health_check_type: g.health_check_type().map(String::from),
+        health_check_period: g.health_check_grace_period(),
+        availability_zones: g.availability_zones().iter().cloned().collect(),
+        subnets: g
+            .vpc_zone_identifier()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        load_balancers: g.load_balancer_names().iter().cloned().collect(),
+        termination_policies: g.termination_policies().to_vec(),
+        suspended_processes: g
+            .suspended_processes()
+            .iter()
+            .filter_map(|p| p.process_name().map(String::from))
+            .collect(),
+        tags: g
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                let value = TagValue {
+                    value: t.value().unwrap_or_default().to_string(),
+                    propagate_at_launch: t.propagate_at_launch().unwrap_or(false),
+                };
+                Some((t.key()?.to_string(), value))
+            })
+            .collect(),
+        launch_configuration: g.launch_configuration_name().map(String::from),
+        launch_template: g.launch_template().map(|t| LiveTemplateRef {
+            id: t.launch_template_id().map(String::from),
+            name: t.launch_template_name().map(String::from),
+            version: t.version().map(String::from),
+        }),
+        policies: BTreeMap::new(),
+        launch_configs: BTreeMap::new(),
+        template: None,
+    }
+}
