@@ -185,6 +185,9 @@ impl Metrics {
         for action in ["create", "update", "delete", "tag"] {
             self.changes_applied.with_label_values(&[kind, action]);
         }
+        // `dependency` is never counted (waiting for another resource is the pending state,
+        // not an error); its series stays at 0 so rules and dashboards written against it
+        // (`class!="dependency"`) keep their meaning.
         for class in [
             "throttled",
             "retryable",
