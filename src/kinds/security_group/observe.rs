@@ -1,0 +1,102 @@
+//! Reading EC2: one listing of every group in the region, and the default VPC once.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{Filter, SecurityGroup as SdkGroup};
+
+use super::diff::LiveSecurityGroup;
+use super::rules::live_rules;
+use super::spec::SecurityGroupSpec;
+use super::{SecurityGroup, CODES};
+use crate::core::KindError;
+use crate::engine::{Observed, Scope};
+use crate::kinds::common::errors::Sent;
+use crate::kinds::common::tags;
+
+impl SecurityGroup {
+    /// The region's default VPC id (`None`: the region has none), looked up once.
+    async fn default_vpc(&self) -> Result<Option<String>, KindError> {
+        self.default_vpc
+            .get_or_try_init(|| async {
+                let out = self
+                    .client
+                    .describe_vpcs()
+                    .filters(Filter::builder().name("is-default").values("true").build())
+                    .send()
+                    .await
+                    .or_fail(&CODES, "DescribeVpcs", "(the default VPC)")?;
+                Ok(out
+                    .vpcs()
+                    .iter()
+                    .find(|v| v.is_default() != Some(false))
+                    .and_then(|v| v.vpc_id().map(String::from)))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Every group of the region, by name: one paginated `DescribeSecurityGroups`.
+    pub(super) async fn observe_groups(
+        &self,
+        scope: &Scope<'_, SecurityGroupSpec>,
+    ) -> Result<Observed<LiveSecurityGroup>, KindError> {
+        let groups: Vec<SdkGroup> = self
+            .client
+            .describe_security_groups()
+            .max_results(1000)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .or_fail(&CODES, "DescribeSecurityGroups", "(all security groups)")?;
+        let mut by_name: BTreeMap<&str, Vec<&SdkGroup>> = BTreeMap::new();
+        for g in &groups {
+            if let (Some(name), Some(_)) = (g.group_name(), g.group_id()) {
+                by_name.entry(name).or_default().push(g);
+            }
+        }
+        let need_default = scope.desired.values().any(|s| s.vpc_id.is_none())
+            || by_name.values().any(|c| c.len() > 1);
+        let default_vpc = if need_default {
+            self.default_vpc().await?
+        } else {
+            None
+        };
+        let mut out = Observed::new();
+        for (name, candidates) in by_name {
+            let prefer = scope
+                .desired
+                .get(name)
+                .and_then(|s| s.vpc_id.as_deref())
+                .or(default_vpc.as_deref());
+            if let Some(g) = pick(&candidates, prefer) {
+                out.insert(name.to_string(), live_group(g, default_vpc.as_deref()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An observed group, normalised.
+pub(super) fn live_group(g: &SdkGroup, default_vpc: Option<&str>) -> LiveSecurityGroup {
+    LiveSecurityGroup {
+        id: g.group_id().unwrap_or_default().to_string(),
+        description: g.description().unwrap_or_default().to_string(),
+        vpc_id: g.vpc_id().map(String::from),
+        owner_id: g.owner_id().unwrap_or_default().to_string(),
+        in_default_vpc: default_vpc.is_some() && g.vpc_id() == default_vpc,
+        ingress: live_rules(g.ip_permissions()),
+        egress: live_rules(g.ip_permissions_egress()),
+        tags: tags::collect(g.tags().iter().map(|t| (t.key(), t.value()))),
+    }
+}
+
+/// Of several groups with one name (in different VPCs), the one in `prefer` (the VPC the spec
+/// asks for, or the default VPC), else the lowest group id.
+pub(super) fn pick<'a>(candidates: &[&'a SdkGroup], prefer: Option<&str>) -> Option<&'a SdkGroup> {
+    let preferred = prefer.and_then(|v| candidates.iter().find(|g| g.vpc_id() == Some(v)));
+    preferred
+        .or_else(|| candidates.iter().min_by_key(|g| g.group_id()))
+        .copied()
+}
