@@ -119,8 +119,7 @@ impl AutoScalingGroup {
                     .set_termination_policies(u.termination_policies.as_ref().map(|x| x.1.clone()))
                     .send()
                     .await
-                    .or_fail(&CODES, "UpdateAutoScalingGroup", name)
-                    .map(drop)
+                    .done(&CODES, "UpdateAutoScalingGroup", name)
             }
             C::SuspendProcesses(s) => c
                 .suspend_processes()
@@ -128,32 +127,28 @@ impl AutoScalingGroup {
                 .set_scaling_processes(Some(s.iter().cloned().collect()))
                 .send()
                 .await
-                .or_fail(&CODES, "SuspendProcesses", name)
-                .map(drop),
+                .done(&CODES, "SuspendProcesses", name),
             C::ResumeProcesses(s) => c
                 .resume_processes()
                 .auto_scaling_group_name(name)
                 .set_scaling_processes(Some(s.iter().cloned().collect()))
                 .send()
                 .await
-                .or_fail(&CODES, "ResumeProcesses", name)
-                .map(drop),
+                .done(&CODES, "ResumeProcesses", name),
             C::AttachLoadBalancers(s) => c
                 .attach_load_balancers()
                 .auto_scaling_group_name(name)
                 .set_load_balancer_names(Some(s.iter().cloned().collect()))
                 .send()
                 .await
-                .or_fail(&CODES, "AttachLoadBalancers", name)
-                .map(drop),
+                .done(&CODES, "AttachLoadBalancers", name),
             C::DetachLoadBalancers(s) => c
                 .detach_load_balancers()
                 .auto_scaling_group_name(name)
                 .set_load_balancer_names(Some(s.iter().cloned().collect()))
                 .send()
                 .await
-                .or_fail(&CODES, "DetachLoadBalancers", name)
-                .map(drop),
+                .done(&CODES, "DetachLoadBalancers", name),
             C::Tag(m) => c
                 .create_or_update_tags()
                 .set_tags(Some(
@@ -163,15 +158,13 @@ impl AutoScalingGroup {
                 ))
                 .send()
                 .await
-                .or_fail(&CODES, "CreateOrUpdateTags", name)
-                .map(drop),
+                .done(&CODES, "CreateOrUpdateTags", name),
             C::Untag(m) => c
                 .delete_tags()
                 .set_tags(Some(m.keys().map(|k| asg_tag(name, k, None)).collect()))
                 .send()
                 .await
-                .or_fail(&CODES, "DeleteTags", name)
-                .map(drop),
+                .done(&CODES, "DeleteTags", name),
             C::PutScalingPolicy { policy, .. } => policies::put(c, name, policy).await,
             C::DeleteScalingPolicy { name: policy, .. } => policies::delete(c, name, policy).await,
             C::DeleteLaunchConfigurations(names) => config::delete(c, name, names).await,

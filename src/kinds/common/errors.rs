@@ -79,6 +79,11 @@ pub fn code_contains<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>, fragment:
     code_of(err).is_some_and(|c| c.contains(fragment))
 }
 
+/// A change that needs the live resource (its URL or id) before the listing has seen it.
+pub fn unobserved(what: &str, name: &str) -> KindError {
+    KindError::retryable(format!("{what} {name} is not observed yet"))
+}
+
 /// A request the SDK refused to build (a required field missing): a bug or an invalid spec,
 /// never fixed by retrying.
 pub fn unbuildable(operation: &str, resource: &str, err: impl fmt::Display) -> KindError {
@@ -91,6 +96,11 @@ pub fn unbuildable(operation: &str, resource: &str, err: impl fmt::Display) -> K
 pub trait Sent<T>: Sized {
     /// A failure, classified: `<operation> <resource>: <code>: <message>`.
     fn or_fail(self, codes: &ErrorCodes, operation: &str, resource: &str) -> Result<T, KindError>;
+
+    /// [`Sent::or_fail`], the answer dropped: a call done for its effect.
+    fn done(self, codes: &ErrorCodes, operation: &str, resource: &str) -> Result<(), KindError> {
+        self.or_fail(codes, operation, resource).map(drop)
+    }
 
     /// `None` when the resource does not exist (a read that found nothing).
     fn or_missing(

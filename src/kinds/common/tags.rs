@@ -92,6 +92,25 @@ pub fn to_remove<V: Clone>(
         .collect()
 }
 
+/// The tag changes that make `live` carry exactly `desired` (AWS's `aws:` tags excepted): the
+/// kind's `set(tags to set)` if any, then its `remove(tags to remove)` if any.
+pub fn changes<V: Clone + PartialEq, C>(
+    desired: &BTreeMap<String, V>,
+    live: &BTreeMap<String, V>,
+    set: impl FnOnce(ToSet<V>) -> C,
+    remove: impl FnOnce(BTreeMap<String, V>) -> C,
+) -> Vec<C> {
+    let (missing, strays) = (to_set(desired, live), to_remove(desired, live));
+    let mut out = Vec::new();
+    if !missing.is_empty() {
+        out.push(set(missing));
+    }
+    if !strays.is_empty() {
+        out.push(remove(strays));
+    }
+    out
+}
+
 /// Plan/audit rows for tags being set: `tags.<key>: live → desired`.
 pub fn set_fields<V: ToString>(m: &ToSet<V>) -> Vec<FieldChange> {
     m.iter()
@@ -192,6 +211,29 @@ mod tests {
             p,
             vec!["tags: at most 49 tags (AWS allows 50, one is converge's own `converge:managed-by`)"]
         );
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum C {
+        Set(ToSet),
+        Remove(Tags),
+    }
+
+    #[test]
+    fn changes_set_then_remove_and_nothing_when_equal() {
+        let desired = map(&[("a", "1")]);
+        let live = map(&[("a", "0"), ("b", "2"), ("aws:x", "y")]);
+        assert_eq!(
+            changes(&desired, &live, C::Set, C::Remove),
+            vec![
+                C::Set(ToSet::from([(
+                    "a".to_string(),
+                    (Some("0".to_string()), "1".to_string())
+                )])),
+                C::Remove(map(&[("b", "2")])),
+            ]
+        );
+        assert!(changes(&desired, &desired, C::Set, C::Remove).is_empty());
     }
 
     #[test]

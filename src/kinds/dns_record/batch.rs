@@ -133,8 +133,7 @@ impl DnsRecord {
             .change_batch(batch_sdk)
             .send()
             .await
-            .or_fail(&CODES, OPERATION, &what)
-            .map(|_| ())
+            .done(&CODES, OPERATION, &what)
     }
 
     /// Deletes everything `live` holds: its record and ownership record, and what it owns

@@ -222,8 +222,7 @@ impl IamRole {
         let full = sent
             .as_ref()
             .is_err_and(|e| has_code(e, &["LimitExceeded"]));
-        sent.or_fail(&CODES, "AddRoleToInstanceProfile", name)
-            .map(drop)
+        sent.done(&CODES, "AddRoleToInstanceProfile", name)
             .map_err(|mut err| {
                 if full {
                     err.class = ErrorClass::Retryable;

@@ -182,14 +182,7 @@ pub(super) fn diff(
     };
 
     // Ownership first: adopt (tag) before changing anything else.
-    let tag = tags::to_set(&tags, &live.tags);
-    if !tag.is_empty() {
-        changes.push(C::Tag(tag));
-    }
-    let untag = tags::to_remove(&tags, &live.tags);
-    if !untag.is_empty() {
-        changes.push(C::Untag(untag));
-    }
+    changes.extend(tags::changes(&tags, &live.tags, C::Tag, C::Untag));
     if live.path != desired.path {
         changes.push(C::Replace(Replacement::new(
             "path",

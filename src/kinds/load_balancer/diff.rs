@@ -442,14 +442,7 @@ pub fn diff(
                 )));
             }
 
-            let tag = tags::to_set(&want_tags, &live.tags);
-            if !tag.is_empty() {
-                changes.push(C::Tag(tag));
-            }
-            let untag = tags::to_remove(&want_tags, &live.tags);
-            if !untag.is_empty() {
-                changes.push(C::Untag(untag));
-            }
+            changes.extend(tags::changes(&want_tags, &live.tags, C::Tag, C::Untag));
 
             // The set is compared, not the order.
             let set = |v: &[String]| BTreeSet::from_iter(v.iter().cloned());

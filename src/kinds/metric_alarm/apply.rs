@@ -8,7 +8,7 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StandardUnit, Sta
 use super::diff::{AlarmConfig, LiveMetricAlarm, MetricAlarmChange};
 use super::{MetricAlarm, CODES};
 use crate::core::KindError;
-use crate::kinds::common::errors::Sent;
+use crate::kinds::common::errors::{unobserved, Sent};
 use crate::kinds::common::tags::Tags;
 
 /// CloudWatch's tag list from `(key, value)` pairs.
@@ -28,7 +28,7 @@ impl MetricAlarm {
     ) -> Result<(), KindError> {
         let arn = || {
             live.map(|l| l.arn.clone())
-                .ok_or_else(|| KindError::retryable(format!("alarm {name} is not observed yet")))
+                .ok_or_else(|| unobserved("alarm", name))
         };
         match change {
             MetricAlarmChange::Create { config, tags } => self.put(name, config, Some(tags)).await,
@@ -40,8 +40,7 @@ impl MetricAlarm {
                 .set_tags(Some(sdk_tags(m.iter().map(|(k, (_, v))| (k, v)))))
                 .send()
                 .await
-                .or_fail(&CODES, "TagResource", name)
-                .map(|_| ()),
+                .done(&CODES, "TagResource", name),
             MetricAlarmChange::Untag(m) => self
                 .client
                 .untag_resource()
@@ -49,8 +48,7 @@ impl MetricAlarm {
                 .set_tag_keys(Some(m.keys().cloned().collect()))
                 .send()
                 .await
-                .or_fail(&CODES, "UntagResource", name)
-                .map(|_| ()),
+                .done(&CODES, "UntagResource", name),
         }
     }
 
@@ -93,7 +91,6 @@ impl MetricAlarm {
             .set_tags(tags.map(sdk_tags))
             .send()
             .await
-            .or_fail(&CODES, "PutMetricAlarm", name)
-            .map(|_| ())
+            .done(&CODES, "PutMetricAlarm", name)
     }
 }

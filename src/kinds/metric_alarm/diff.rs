@@ -219,13 +219,11 @@ pub(super) fn diff(
             fields,
         });
     }
-    let set = tags::to_set(&tags, &live.tags);
-    if !set.is_empty() {
-        changes.push(MetricAlarmChange::Tag(set));
-    }
-    let remove = tags::to_remove(&tags, &live.tags);
-    if !remove.is_empty() {
-        changes.push(MetricAlarmChange::Untag(remove));
-    }
+    changes.extend(tags::changes(
+        &tags,
+        &live.tags,
+        MetricAlarmChange::Tag,
+        MetricAlarmChange::Untag,
+    ));
     Ok(changes)
 }

@@ -31,7 +31,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::common::errors::{ErrorCodes, NotFound, Sent};
+use super::common::errors::{unobserved, ErrorCodes, NotFound, Sent};
 use super::common::json::same_json_text;
 use super::common::refs;
 use super::common::tags::{self, Tags, ToSet};
@@ -237,14 +237,12 @@ impl Kind for Queue {
         if !set.is_empty() {
             changes.push(QueueChange::SetAttributes(set));
         }
-        let tag = tags::to_set(&want_tags, &live.tags);
-        if !tag.is_empty() {
-            changes.push(QueueChange::Tag(tag));
-        }
-        let untag = tags::to_remove(&want_tags, &live.tags);
-        if !untag.is_empty() {
-            changes.push(QueueChange::Untag(untag));
-        }
+        changes.extend(tags::changes(
+            &want_tags,
+            &live.tags,
+            QueueChange::Tag,
+            QueueChange::Untag,
+        ));
         Ok(changes)
     }
 
@@ -257,7 +255,7 @@ impl Kind for Queue {
     ) -> Result<(), KindError> {
         let url = || {
             live.map(|l| l.url.clone())
-                .ok_or_else(|| KindError::retryable(format!("queue {name} is not observed yet")))
+                .ok_or_else(|| unobserved("queue", name))
         };
         match change {
             QueueChange::Create { attributes, tags } => {

@@ -8,7 +8,7 @@ use super::diff::{rules_field, LiveSecurityGroup, Rule, SecurityGroupChange as C
 use super::rules::Source;
 use super::{SecurityGroup, CODES, GROUP_NOT_FOUND};
 use crate::core::{ErrorClass, KindError, Schema};
-use crate::kinds::common::errors::{code_of, has_code, message_of, Sent};
+use crate::kinds::common::errors::{code_of, has_code, message_of, unobserved, Sent};
 use crate::kinds::common::tags::Tags;
 
 /// A create that found the group already there.
@@ -27,9 +27,8 @@ impl SecurityGroup {
         change: &C,
     ) -> Result<(), KindError> {
         let id = || {
-            live.map(|l| l.id.as_str()).ok_or_else(|| {
-                KindError::retryable(format!("security group {name} is not observed yet"))
-            })
+            live.map(|l| l.id.as_str())
+                .ok_or_else(|| unobserved("security group", name))
         };
         let call = |op, egress, group_id| RuleCall {
             op,
@@ -68,8 +67,7 @@ impl SecurityGroup {
                 .set_tags(Some(sdk_tags(m.iter().map(|(k, (_, v))| (k, v)))))
                 .send()
                 .await
-                .or_fail(&CODES, "CreateTags", name)
-                .map(drop),
+                .done(&CODES, "CreateTags", name),
             C::Untag(m) => {
                 // A key alone deletes the tag whatever its value.
                 let keys = m.keys().map(|k| Tag::builder().key(k).build()).collect();
@@ -79,8 +77,7 @@ impl SecurityGroup {
                     .set_tags(Some(keys))
                     .send()
                     .await
-                    .or_fail(&CODES, "DeleteTags", name)
-                    .map(drop)
+                    .done(&CODES, "DeleteTags", name)
             }
             C::Replace(r) => Err(r.refused(Self::NAME, name)),
         }

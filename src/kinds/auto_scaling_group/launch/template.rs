@@ -425,7 +425,7 @@ impl Templates {
             .await
         {
             Err(e) if code_contains(&e, "NotFound") => Ok(()),
-            r => r.or_fail(&CODES, "DeleteLaunchTemplate", &t.name).map(drop),
+            r => r.done(&CODES, "DeleteLaunchTemplate", &t.name),
         }
     }
 }
