@@ -226,15 +226,20 @@ async fn drift_is_corrected_within_one_resync_and_no_change_sweeps_write_nothing
     assert!(
         run.metric("converge_aws_api_calls_total{operation=\"ListQueues\",service=\"SQS\"}") >= 3.0
     );
-    let status = run.status();
-    let resources = status["kinds"]["Queue"]["resources"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let w = resources
-        .iter()
-        .find(|r| r["name"] == work.as_str())
-        .unwrap();
+    // AWS shows the correction a moment before converge's verifying sweep records it.
+    let work_status = |r: &Running| {
+        r.status()["kinds"]["Queue"]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == work.as_str())
+            .cloned()
+            .unwrap()
+    };
+    run.wait_for("the corrected queue converged", 10, |r| {
+        work_status(r)["state"] == "converged"
+    });
+    let w = work_status(&run);
     assert!(w["last_change"].is_string(), "{w}");
     assert_eq!(w["state"], "converged");
 }
