@@ -33,14 +33,8 @@ impl<T: Ord + Clone> Delta<T> {
         add: impl FnOnce(BTreeSet<T>) -> C,
         remove: impl FnOnce(BTreeSet<T>) -> C,
     ) -> Vec<C> {
-        let mut out = Vec::new();
-        if !self.add.is_empty() {
-            out.push(add(self.add));
-        }
-        if !self.remove.is_empty() {
-            out.push(remove(self.remove));
-        }
-        out
+        let (a, r) = self.changes(add, remove);
+        a.into_iter().chain(r).collect()
     }
 
     /// The changes, removals first (e.g. detach a load balancer before attaching another).
@@ -49,15 +43,29 @@ impl<T: Ord + Clone> Delta<T> {
         add: impl FnOnce(BTreeSet<T>) -> C,
         remove: impl FnOnce(BTreeSet<T>) -> C,
     ) -> Vec<C> {
-        let mut out = Vec::new();
-        if !self.remove.is_empty() {
-            out.push(remove(self.remove));
-        }
-        if !self.add.is_empty() {
-            out.push(add(self.add));
-        }
-        out
+        let (a, r) = self.changes(add, remove);
+        r.into_iter().chain(a).collect()
     }
+
+    fn changes<C>(
+        self,
+        add: impl FnOnce(BTreeSet<T>) -> C,
+        remove: impl FnOnce(BTreeSet<T>) -> C,
+    ) -> (Option<C>, Option<C>) {
+        (
+            change_for(self.add, BTreeSet::is_empty, add),
+            change_for(self.remove, BTreeSet::is_empty, remove),
+        )
+    }
+}
+
+/// `make(members)`, unless there are none.
+pub fn change_for<X, C>(
+    members: X,
+    is_empty: impl Fn(&X) -> bool,
+    make: impl FnOnce(X) -> C,
+) -> Option<C> {
+    (!is_empty(&members)).then(|| make(members))
 }
 
 /// Plan rows for members added: `<field>.<member>: (none) → <state>`.

@@ -141,11 +141,7 @@ where
         operation: &str,
         resource: &str,
     ) -> Result<Option<T>, KindError> {
-        match self {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if codes.is_not_found(&e) => Ok(None),
-            Err(e) => Err(classify(operation, resource, &e, codes.terminal)),
-        }
+        ok_when(self, |e| codes.is_not_found(e), codes, operation, resource)
     }
 
     fn ok_if(
@@ -155,10 +151,25 @@ where
         operation: &str,
         resource: &str,
     ) -> Result<(), KindError> {
-        match self {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, benign) => Ok(()),
-            Err(e) => Err(classify(operation, resource, &e, codes.terminal)),
-        }
+        ok_when(self, |e| has_code(e, benign), codes, operation, resource).map(drop)
+    }
+}
+
+/// The result, `None` when the failure is one `fine` accepts, else the failure classified.
+fn ok_when<T, E, R>(
+    sent: Result<T, SdkError<E, R>>,
+    fine: impl Fn(&SdkError<E, R>) -> bool,
+    codes: &ErrorCodes,
+    operation: &str,
+    resource: &str,
+) -> Result<Option<T>, KindError>
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: fmt::Debug + 'static,
+{
+    match sent {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if fine(&e) => Ok(None),
+        Err(e) => Err(classify(operation, resource, &e, codes.terminal)),
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use super::delta::change_for;
 use crate::core::{FieldChange, MANAGED_BY_TAG};
 
 /// A tag set: key → value.
@@ -100,15 +101,9 @@ pub fn changes<V: Clone + PartialEq, C>(
     set: impl FnOnce(ToSet<V>) -> C,
     remove: impl FnOnce(BTreeMap<String, V>) -> C,
 ) -> Vec<C> {
-    let (missing, strays) = (to_set(desired, live), to_remove(desired, live));
-    let mut out = Vec::new();
-    if !missing.is_empty() {
-        out.push(set(missing));
-    }
-    if !strays.is_empty() {
-        out.push(remove(strays));
-    }
-    out
+    let set = change_for(to_set(desired, live), BTreeMap::is_empty, set);
+    let remove = change_for(to_remove(desired, live), BTreeMap::is_empty, remove);
+    set.into_iter().chain(remove).collect()
 }
 
 /// Plan/audit rows for tags being set: `tags.<key>: live → desired`.
