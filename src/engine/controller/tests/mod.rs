@@ -30,6 +30,40 @@ struct Harness {
     generation: u64,
     _shutdown: watch::Sender<bool>,
     started: Instant,
+    _watchdog: Watchdog,
+}
+
+/// Paused time only advances when every task is idle: an engine that spins (a bug) would hang
+/// its test forever. The watchdog ends the test process after a minute of real time instead.
+struct Watchdog(Arc<std::sync::atomic::AtomicBool>);
+
+impl Watchdog {
+    fn start() -> Watchdog {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("an engine test")
+            .to_string();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            eprintln!("{test}: still running after 60 s of real time; the engine spins (paused time cannot advance)");
+            std::process::abort();
+        });
+        Watchdog(done)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn settings() -> Settings {
@@ -69,6 +103,7 @@ impl Harness {
             generation: 0,
             _shutdown: shutdown,
             started: Instant::now(),
+            _watchdog: Watchdog::start(),
         }
     }
 
