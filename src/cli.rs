@@ -90,8 +90,16 @@ pub struct AwsArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// AWS region. Default: the standard AWS config chain (`AWS_REGION`, profile, IMDS).
+    /// Resources that name no region go there. Given here, it also limits the controller to
+    /// this region's shards and the accounts' global services (IAM, Route 53), as a
+    /// one-region controller did before shards.
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
+    /// Only these shards, as `ALIAS/REGION` (an account alias of accounts.yaml, `default`
+    /// without one); `*` for either part (`staging/*`, `*/us-east-1`); an account's IAM and
+    /// Route 53 are `ALIAS/global`. Repeatable. Default: every shard of the tree.
+    #[arg(long = "shard", value_name = "ALIAS/REGION")]
+    pub shards: Vec<crate::core::shard::ShardPattern>,
     /// Identifies this controller: resources it creates carry the tag
     /// `converge:managed-by=<ID>`, and it only ever deletes resources carrying its own ID.
     #[arg(long, value_name = "ID", default_value = "converge")]
@@ -235,6 +243,10 @@ pub struct ApplyArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub desired: DesiredArgs,
+    /// The region of resources that name none. Default: `AWS_REGION`, `AWS_DEFAULT_REGION`,
+    /// else the only region the tree names.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -255,7 +267,9 @@ pub struct ValuesArgs {
 pub struct RenderArgs {
     #[command(flatten)]
     pub desired: DesiredArgs,
-    /// Only what a controller for this region loads (instances of other regions left out).
+    /// Only this region's shards and the global services (IAM, Route 53); also the region
+    /// of resources that name none (default: `AWS_REGION`, `AWS_DEFAULT_REGION`, else the
+    /// only region the tree names).
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
     /// Only what was rendered for this instance, as `<service>/<instance>`.

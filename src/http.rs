@@ -11,57 +11,46 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::engine::Engine;
+use crate::engine::fleet::{Fleet, ShardState};
 
-/// The HTTP routes, over the shared engine.
-pub fn router(engine: Arc<Engine>) -> Router {
+/// The HTTP routes, over every shard of the process.
+pub fn router(fleet: Arc<Fleet>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
-        .with_state(engine)
+        .with_state(fleet)
 }
 
 /// Serves until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    engine: Arc<Engine>,
+    fleet: Arc<Fleet>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine))
+    axum::serve(listener, router(fleet))
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-async fn metrics(State(engine): State<Arc<Engine>>) -> Response {
+async fn metrics(State(fleet): State<Arc<Fleet>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        engine.metrics.render(),
+        fleet.metrics.render(),
     )
         .into_response()
 }
 
-/// Ready once every kind has completed a sweep and its last listing of AWS worked; the body
-/// names the kinds that are not.
-async fn readyz(State(engine): State<Arc<Engine>>) -> Response {
-    let kinds = engine.status.snapshot();
-    let desired_loaded = engine.desired.borrow().is_some();
-    let not_ready: Vec<_> = kinds
-        .iter()
-        .filter(|(_, s)| !(s.swept && s.ready))
-        .map(|(k, s)| {
-            json!({
-                "kind": k,
-                "swept": s.swept,
-                "error": s.last_error,
-            })
-        })
-        .collect();
-    let ready = desired_loaded && not_ready.is_empty() && !kinds.is_empty();
+/// Ready once every shard runs and each of its kinds has completed a sweep whose last
+/// listing of AWS worked; the body names the shards (and kinds) that are not, and why.
+async fn readyz(State(fleet): State<Arc<Fleet>>) -> Response {
+    let desired_loaded = fleet.tree.borrow().is_some();
+    let not_ready = fleet.not_ready();
+    let ready = desired_loaded && not_ready.is_empty() && !fleet.engines().is_empty();
     let body = json!({
         "ready": ready,
         "desired_loaded": desired_loaded,
@@ -75,19 +64,40 @@ async fn readyz(State(engine): State<Arc<Engine>>) -> Response {
     (code, Json(body)).into_response()
 }
 
-async fn status(State(engine): State<Arc<Engine>>) -> Response {
-    let desired = engine.desired.borrow().clone();
+/// Every shard: its state (and why it fails), then its kinds' status.
+async fn status(State(fleet): State<Arc<Fleet>>) -> Response {
+    let tree = fleet.tree.borrow().clone();
+    let shards: Vec<_> = fleet
+        .snapshot()
+        .into_iter()
+        .map(|(id, state)| {
+            let (error, terminal) = match &state {
+                ShardState::Failed { error, terminal } => (Some(error.clone()), *terminal),
+                _ => (None, false),
+            };
+            json!({
+                "shard": id.to_string(),
+                "account": id.account,
+                "region": id.region,
+                "state": state.as_str(),
+                "error": error,
+                "terminal": terminal,
+                "resources": tree.as_ref().and_then(|t| t.shards.get(&id)).map(|s| s.len()),
+                "kinds": state.engine().map(|e| e.status.snapshot()),
+            })
+        })
+        .collect();
     let body = json!({
-        "controller_id": engine.settings.controller_id,
-        "observe_only": engine.settings.observe_only,
-        "prune": engine.settings.prune,
+        "controller_id": fleet.settings.controller_id,
+        "observe_only": fleet.settings.observe_only,
+        "prune": fleet.settings.prune,
         "desired": {
-            "valid": engine.metrics.desired_valid.get() == 1,
-            "generation": desired.as_ref().map(|d| d.generation),
-            "revision": desired.as_ref().and_then(|d| d.revision.clone()),
-            "resources": desired.as_ref().map(|d| d.len()),
+            "valid": fleet.metrics.desired_valid.get() == 1,
+            "generation": tree.as_ref().map(|d| d.generation),
+            "revision": tree.as_ref().and_then(|d| d.revision.clone()),
+            "resources": tree.as_ref().map(|d| d.len()),
         },
-        "kinds": engine.status.snapshot(),
+        "shards": shards,
     });
     Json(body).into_response()
 }

@@ -14,6 +14,8 @@
 //! - [`aws`]: SDK configuration, the API-call-counting interceptor, error classification.
 //! - [`template`]: Jinja templates rendered per service instance, layered values, the naming
 //!   convention and its grains; [`salt`]: importing Salt `boto_*` state files.
+//! - [`supervisor`]: starts a shard (account and region) per part of the tree, each with its
+//!   own clients and engine; [`engine::fleet`] is what `/status` and `plan` read of them.
 //! - [`metrics`] and [`http`]: the Prometheus registry and the `/metrics`, `/healthz`, `/readyz`
 //!   and `/status` endpoints; [`mem`]: bounded malloc arenas.
 
@@ -28,4 +30,5 @@ pub mod mem;
 pub mod metrics;
 pub mod plan;
 pub mod salt;
+pub mod supervisor;
 pub mod template;

@@ -9,13 +9,18 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use tokio::sync::watch;
 
-use converge::aws::{self, AwsOptions};
+use aws_config::SdkConfig;
+use converge::aws::{self, AwsError, AwsOptions};
 use converge::cli::{AwsArgs, Cli, Command, DataFormat, LogArgs, LogFormat};
+use converge::core::shard::Selection;
+use converge::core::DesiredTree;
 use converge::desired::watch::Reloader;
-use converge::desired::{self, LoadError};
+use converge::desired::{self, LoadError, LoadOptions};
 use converge::engine::audit::AuditLog;
-use converge::engine::{Engine, Mode, Settings};
+use converge::engine::fleet::Fleet;
+use converge::engine::{Mode, Settings};
 use converge::metrics::Metrics;
+use converge::supervisor::Supervisor;
 use converge::{http, kinds, plan};
 
 /// Exit code for bad usage (BSD `EX_USAGE`).
@@ -55,7 +60,7 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate(a) => Ok(validate(&a.desired.desired)),
+        Command::Validate(a) => Ok(validate(&a.desired.desired, a.region.as_deref())),
         Command::Values(a) => Ok(values(&a)),
         Command::Render(a) => Ok(render(&a)),
         Command::Grains(a) => Ok(grains(&a)),
@@ -142,11 +147,27 @@ fn init_logging(log: &LogArgs, default: &str) {
     };
 }
 
+/// The region of resources that name none, for commands that do not reach AWS: the flag,
+/// else the SDK's environment variables (the profile's region needs the AWS config loaded).
+fn offline_region(flag: Option<&str>) -> LoadOptions {
+    let env = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()));
+    LoadOptions {
+        default_region: flag.map(str::to_string).or(env),
+    }
+}
+
 /// `converge validate`: every problem as `path:line:column: message`.
-fn validate(root: &std::path::Path) -> ExitCode {
-    match kinds::load(root) {
-        Ok(set) => {
-            println!("ok: {} resource(s) in {}", set.len(), root.display());
+fn validate(root: &std::path::Path, region: Option<&str>) -> ExitCode {
+    match kinds::load(root, &offline_region(region)) {
+        Ok(tree) => {
+            println!("ok: {} resource(s) in {}", tree.len(), root.display());
+            if tree.shards.len() > 1 || tree.accounts.declared {
+                for (id, set) in &tree.shards {
+                    println!("  {id}: {} resource(s)", set.len());
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(LoadError::Invalid(problems)) => {
@@ -230,16 +251,26 @@ fn values(a: &converge::cli::ValuesArgs) -> ExitCode {
 
 /// `converge render`: the manifests as plan and apply see them.
 fn render(a: &converge::cli::RenderArgs) -> ExitCode {
-    let mut set = match kinds::load(&a.desired.desired) {
-        Ok(s) => s,
+    let tree = match kinds::load(&a.desired.desired, &offline_region(a.region.as_deref())) {
+        Ok(t) => t,
         Err(e) => return report_load_error(e),
     };
-    if let Some(region) = &a.region {
-        for s in desired::retain_region(&mut set, region) {
-            eprintln!("converge: {s}");
+    let selection = Selection {
+        patterns: Vec::new(),
+        region: a.region.clone(),
+    };
+    let mut sets = Vec::new();
+    for (id, set) in &tree.shards {
+        if selection.selects(id) {
+            sets.push(&**set);
+        } else {
+            eprintln!(
+                "converge: shard {id} left out (--region): {} resource(s)",
+                set.len()
+            );
         }
     }
-    emit(&desired::to_manifests(&set, a.instance.as_deref()));
+    emit(&desired::to_manifests(&sets, a.instance.as_deref()));
     ExitCode::SUCCESS
 }
 
@@ -303,11 +334,11 @@ fn import_sls(a: &converge::cli::ImportSlsArgs) -> ExitCode {
 }
 
 /// Loads the tree for plan/apply; `Err(code)` to exit with.
-fn load_once(root: &std::path::Path) -> Result<converge::core::DesiredSet, ExitCode> {
-    match kinds::load(root) {
-        Ok(mut set) => {
-            set.generation = 1;
-            Ok(set)
+fn load_once(root: &std::path::Path, opts: &LoadOptions) -> Result<DesiredTree, ExitCode> {
+    match kinds::load(root, opts) {
+        Ok(mut tree) => {
+            tree.set_generation(1);
+            Ok(tree)
         }
         Err(LoadError::Invalid(problems)) => {
             for p in &problems {
@@ -326,7 +357,60 @@ fn load_once(root: &std::path::Path) -> Result<converge::core::DesiredSet, ExitC
     }
 }
 
-/// `plan` and `apply`: run every kind's controller until it is done (or the timeout).
+/// What the shards need from the command line: the process's AWS configuration (with a
+/// region) and which shards to run.
+struct AwsSetup {
+    opts: AwsOptions,
+    base: SdkConfig,
+    selection: Selection,
+}
+
+/// The AWS setup, and how to load the tree (resources that name no region go to the
+/// process's when the tree names several).
+async fn aws_setup(a: &AwsArgs) -> Result<(AwsSetup, LoadOptions), AwsError> {
+    let opts = aws_options(a);
+    let base = aws::base_config(&opts, None).await;
+    let region = aws::region_of(&base).ok_or(AwsError::NoRegion)?;
+    let selection = Selection {
+        patterns: a.shards.clone(),
+        region: a.region.clone(),
+    };
+    let load = LoadOptions {
+        default_region: Some(region),
+    };
+    Ok((
+        AwsSetup {
+            opts,
+            base,
+            selection,
+        },
+        load,
+    ))
+}
+
+/// The shards' registry and the supervisor that starts them.
+fn fleet(
+    settings: Settings,
+    metrics: &Arc<Metrics>,
+    tree: converge::core::model::TreeRx,
+    aws: AwsSetup,
+    audit: Arc<AuditLog>,
+    shutdown: watch::Receiver<bool>,
+) -> (Arc<Fleet>, Arc<Supervisor>) {
+    let fleet = Arc::new(Fleet::new(settings, metrics.clone(), tree));
+    let supervisor = Arc::new(Supervisor::new(
+        fleet.clone(),
+        aws.selection,
+        aws.opts,
+        aws.base,
+        audit,
+        shutdown,
+    ));
+    (fleet, supervisor)
+}
+
+/// `plan` and `apply`: run every selected shard's controllers until they are done (or the
+/// timeout).
 async fn one_shot(
     root: &std::path::Path,
     aws_args: &AwsArgs,
@@ -334,40 +418,31 @@ async fn one_shot(
     timeout: Option<Duration>,
     audit_log: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    let set = match load_once(root) {
+    if let Err(e) = desired::check_readable(root) {
+        eprintln!("converge: {e}");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let (aws, load) = match aws_setup(aws_args).await {
         Ok(s) => s,
-        Err(code) => return Ok(code),
-    };
-    let audit = match open_audit(audit_log) {
-        Ok(a) => a,
-        Err(code) => return Ok(code),
-    };
-    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-    let clients = match aws::clients(&aws_options(aws_args), metrics.clone()).await {
-        Ok(c) => c,
         Err(e) => {
             eprintln!("converge: {e}");
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    let mut set = set;
-    for s in desired::retain_region(&mut set, &clients.region) {
-        eprintln!("converge: {s}");
-    }
-    let (_desired_tx, desired_rx) = watch::channel(Some(Arc::new(set)));
+    let tree = match load_once(root, &load) {
+        Ok(t) => t,
+        Err(code) => return Ok(code),
+    };
+    let audit = match open_audit(audit_log) {
+        Ok(a) => Arc::new(a),
+        Err(code) => return Ok(code),
+    };
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let (_tree_tx, tree_rx) = watch::channel(Some(Arc::new(tree)));
     let (_shutdown_tx, shutdown_rx) = watch::channel(false);
     let mode = settings.mode;
-    let controllers = kinds::controllers(&clients, &settings);
-    let engine = Arc::new(
-        Engine::new(settings, metrics.clone(), desired_rx, shutdown_rx)
-            .with_audit(audit)
-            .with_kinds(controllers.len()),
-    );
-    let tasks: Vec<_> = controllers
-        .into_iter()
-        .map(|c| tokio::spawn(c.run(engine.clone())))
-        .collect();
-    let all = futures::future::join_all(tasks);
+    let (fleet, supervisor) = fleet(settings, &metrics, tree_rx, aws, audit, shutdown_rx);
+    let all = supervisor.run();
     let timed_out = match timeout {
         Some(t) => tokio::time::timeout(t, all).await.is_err(),
         None => {
@@ -375,9 +450,9 @@ async fn one_shot(
             false
         }
     };
-    let kinds = engine.status.snapshot();
+    let reports = plan::reports(&fleet);
     let code = if mode == Mode::Plan {
-        let (text, sum) = plan::render_plan(&kinds);
+        let (text, sum) = plan::render_plan(&reports);
         print!("{text}");
         eprintln!("{}", plan::render_calls(&metrics));
         if sum.failed + sum.kind_errors > 0 {
@@ -388,8 +463,7 @@ async fn one_shot(
             ExitCode::SUCCESS
         }
     } else {
-        let applied = engine.applied.lock().map(|g| g.clone()).unwrap_or_default();
-        let (text, ok) = plan::render_apply(&applied, &kinds);
+        let (text, ok) = plan::render_apply(&reports);
         print!("{text}");
         eprintln!("{}", plan::render_calls(&metrics));
         if timed_out {
@@ -412,20 +486,22 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_USAGE));
     }
     let audit = match open_audit(a.audit_log.as_deref()) {
-        Ok(a) => a,
+        Ok(a) => Arc::new(a),
         Err(code) => return Ok(code),
     };
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-    let (mut reloader, desired_rx) = Reloader::new(root.clone(), kinds::load, metrics.clone());
-    let clients = match aws::clients(&aws_options(&a.aws), metrics.clone()).await {
-        Ok(c) => c,
+    let (aws, load) = match aws_setup(&a.aws).await {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("converge: {e}");
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    // Service instances of other regions are left to the controllers of those regions.
-    reloader.set_region(clients.region.clone());
+    let (mut reloader, tree_rx) = Reloader::new(
+        root.clone(),
+        Box::new(move |root| kinds::load(root, &load)),
+        metrics.clone(),
+    );
     // An invalid tree at start-up is logged; the controller serves and waits for a good one.
     let _ = reloader.reload();
     let settings = Settings {
@@ -445,28 +521,19 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(addr = %local, "serving /metrics, /healthz, /readyz, /status");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let controllers = kinds::controllers(&clients, &settings);
     tracing::info!(
-        region = %clients.region,
+        region = aws::region_of(&aws.base).as_deref().unwrap_or("-"),
         controller_id = %settings.controller_id,
         observe_only = settings.observe_only,
         prune = settings.prune,
         resync = ?settings.resync,
-        kinds = controllers.len(),
         "converge running"
     );
-    let engine = Arc::new(
-        Engine::new(settings, metrics.clone(), desired_rx, shutdown_rx.clone())
-            .with_audit(audit)
-            .with_kinds(controllers.len()),
-    );
-    let tasks: Vec<_> = controllers
-        .into_iter()
-        .map(|c| tokio::spawn(c.run(engine.clone())))
-        .collect();
+    let (fleet, supervisor) = fleet(settings, &metrics, tree_rx, aws, audit, shutdown_rx.clone());
+    let shards = tokio::spawn(supervisor.run());
     let watcher = tokio::spawn(reloader.run(a.debounce, a.poll_interval, shutdown_rx.clone()));
     let mut http_shutdown = shutdown_rx.clone();
-    let server = tokio::spawn(http::serve(listener, engine.clone(), async move {
+    let server = tokio::spawn(http::serve(listener, fleet.clone(), async move {
         let _ = http_shutdown.wait_for(|s| *s).await;
     }));
 
@@ -474,9 +541,7 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(grace = ?a.shutdown_grace, "shutting down: no new sweeps; waiting for in-flight calls");
     let _ = shutdown_tx.send(true);
     let drain = async {
-        for t in tasks {
-            let _ = t.await;
-        }
+        let _ = shards.await;
         let _ = watcher.await;
         let _ = server.await;
     };

@@ -1,8 +1,10 @@
 //! Every metric converge exports, registered on one `prometheus::Registry`.
 //!
-//! Labels stay bounded: kind, state, action, error class, AWS service and operation. Never a
-//! resource name, an ARN or error text.
+//! Labels stay bounded: the shard (`account` alias and `region`, `global` for IAM and Route
+//! 53), kind, state, action, error class, AWS service and operation. Never a resource name, an
+//! ARN or error text.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use prometheus::{
@@ -41,7 +43,18 @@ pub struct Metrics {
     pub kind_ready: IntGaugeVec,
     /// `converge_apply_duration_seconds`: wall time of one AWS mutation (any kind).
     pub apply_duration: Histogram,
+    /// `converge_shard_up{account,region}`: 1 while the shard runs, 0 while its credentials
+    /// or its account id check fail.
+    pub shard_up: IntGaugeVec,
     revision: Mutex<Option<String>>,
+}
+
+/// The labels of one kind in one shard, as every per-kind series carries them.
+#[derive(Debug, Clone, Copy)]
+pub struct KindLabels<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub kind: &'a str,
 }
 
 impl Metrics {
@@ -53,28 +66,28 @@ impl Metrics {
                 "converge_resources",
                 "Desired resources by kind and state (converged, pending, failed).",
             ),
-            &["kind", "state"],
+            &["account", "region", "kind", "state"],
         )?;
         let drift_detected = IntCounterVec::new(
             Opts::new(
                 "converge_drift_detected_total",
                 "Converged resources found changed out of band.",
             ),
-            &["kind"],
+            &["account", "region", "kind"],
         )?;
         let changes_applied = IntCounterVec::new(
             Opts::new(
                 "converge_changes_applied_total",
                 "Mutating changes applied, by action (create, update, delete, tag).",
             ),
-            &["kind", "action"],
+            &["account", "region", "kind", "action"],
         )?;
         let reconcile_errors = IntCounterVec::new(
             Opts::new(
                 "converge_reconcile_errors_total",
                 "Reconcile errors by class (throttled, retryable, terminal, dependency, conflict).",
             ),
-            &["kind", "class"],
+            &["account", "region", "kind", "class"],
         )?;
         let sweep_duration = HistogramVec::new(
             HistogramOpts::new(
@@ -84,21 +97,21 @@ impl Metrics {
             .buckets(vec![
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
             ]),
-            &["kind"],
+            &["account", "region", "kind"],
         )?;
         let last_sweep = IntGaugeVec::new(
             Opts::new(
                 "converge_last_sweep_timestamp_seconds",
                 "Unix time at which the last sweep of a kind completed.",
             ),
-            &["kind"],
+            &["account", "region", "kind"],
         )?;
         let aws_calls = IntCounterVec::new(
             Opts::new(
                 "converge_aws_api_calls_total",
                 "AWS API requests sent (every attempt, retries included).",
             ),
-            &["service", "operation"],
+            &["account", "region", "service", "operation"],
         )?;
         let desired_valid = IntGauge::new(
             "converge_desired_valid",
@@ -128,7 +141,7 @@ impl Metrics {
                 "converge_kind_ready",
                 "1 once a kind completed a sweep and its last listing of AWS succeeded.",
             ),
-            &["kind"],
+            &["account", "region", "kind"],
         )?;
         let apply_duration = Histogram::with_opts(
             HistogramOpts::new(
@@ -137,6 +150,14 @@ impl Metrics {
             )
             .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
         )?;
+        let shard_up = IntGaugeVec::new(
+            Opts::new(
+                "converge_shard_up",
+                "1 while a shard (account/region) runs; 0 while its credentials or account id check fail.",
+            ),
+            &["account", "region"],
+        )?;
+        registry.register(Box::new(shard_up.clone()))?;
         registry.register(Box::new(resources.clone()))?;
         registry.register(Box::new(drift_detected.clone()))?;
         registry.register(Box::new(changes_applied.clone()))?;
@@ -171,19 +192,20 @@ impl Metrics {
             deletions_refused,
             kind_ready,
             apply_duration,
+            shard_up,
             revision: Mutex::new(None),
         })
     }
 
     /// Makes every per-kind series exist (at 0) from the start, so alerts and dashboards see
     /// them before the first event.
-    pub fn init_kind(&self, kind: &str) {
+    pub fn init_kind(&self, l: KindLabels<'_>) {
         for state in ["converged", "pending", "failed"] {
-            self.resources.with_label_values(&[kind, state]).set(0);
+            self.resources(l, state).set(0);
         }
-        self.drift_detected.with_label_values(&[kind]);
+        self.drift(l);
         for action in ["create", "update", "delete", "tag"] {
-            self.changes_applied.with_label_values(&[kind, action]);
+            self.changes(l, action);
         }
         // `dependency` is never counted (waiting for another resource is the pending state,
         // not an error); its series stays at 0 so rules and dashboards written against it
@@ -195,9 +217,51 @@ impl Metrics {
             "dependency",
             "conflict",
         ] {
-            self.reconcile_errors.with_label_values(&[kind, class]);
+            self.errors(l, class);
         }
-        self.kind_ready.with_label_values(&[kind]).set(0);
+        self.kind_ready(l).set(0);
+    }
+
+    /// `converge_resources` of one kind in one state.
+    pub fn resources(&self, l: KindLabels<'_>, state: &str) -> IntGauge {
+        self.resources
+            .with_label_values(&[l.account, l.region, l.kind, state])
+    }
+
+    /// `converge_drift_detected_total` of one kind.
+    pub fn drift(&self, l: KindLabels<'_>) -> IntCounter {
+        self.drift_detected
+            .with_label_values(&[l.account, l.region, l.kind])
+    }
+
+    /// `converge_changes_applied_total` of one kind and action.
+    pub fn changes(&self, l: KindLabels<'_>, action: &str) -> IntCounter {
+        self.changes_applied
+            .with_label_values(&[l.account, l.region, l.kind, action])
+    }
+
+    /// `converge_reconcile_errors_total` of one kind and class.
+    pub fn errors(&self, l: KindLabels<'_>, class: &str) -> IntCounter {
+        self.reconcile_errors
+            .with_label_values(&[l.account, l.region, l.kind, class])
+    }
+
+    /// `converge_sweep_duration_seconds` of one kind.
+    pub fn sweep_duration(&self, l: KindLabels<'_>) -> Histogram {
+        self.sweep_duration
+            .with_label_values(&[l.account, l.region, l.kind])
+    }
+
+    /// `converge_last_sweep_timestamp_seconds` of one kind.
+    pub fn last_sweep(&self, l: KindLabels<'_>) -> IntGauge {
+        self.last_sweep
+            .with_label_values(&[l.account, l.region, l.kind])
+    }
+
+    /// `converge_kind_ready` of one kind.
+    pub fn kind_ready(&self, l: KindLabels<'_>) -> IntGauge {
+        self.kind_ready
+            .with_label_values(&[l.account, l.region, l.kind])
     }
 
     /// Replaces the `converge_desired_info` series with the new revision (one series at a time).
@@ -216,8 +280,29 @@ impl Metrics {
         *cur = Some(new);
     }
 
-    /// `("Service.Operation", count)` for every AWS operation called so far, sorted.
+    /// `("Service.Operation", count)` for every AWS operation called so far, every shard
+    /// together, sorted.
     pub fn aws_calls_families(&self) -> Vec<(String, u64)> {
+        let mut out: BTreeMap<String, u64> = BTreeMap::new();
+        for (labels, n) in self.aws_calls_series() {
+            *out.entry(format!("{}.{}", labels[2], labels[3]))
+                .or_default() += n;
+        }
+        out.into_iter().collect()
+    }
+
+    /// `("<account>/<region>", count)`: AWS API calls per shard, sorted.
+    pub fn aws_calls_by_shard(&self) -> Vec<(String, u64)> {
+        let mut out: BTreeMap<String, u64> = BTreeMap::new();
+        for (labels, n) in self.aws_calls_series() {
+            *out.entry(format!("{}/{}", labels[0], labels[1]))
+                .or_default() += n;
+        }
+        out.into_iter().collect()
+    }
+
+    /// Every `converge_aws_api_calls_total` series: [account, region, service, operation].
+    fn aws_calls_series(&self) -> Vec<([String; 4], u64)> {
         let mut out = Vec::new();
         for mf in self.registry.gather() {
             if mf.name() != "converge_aws_api_calls_total" {
@@ -232,12 +317,11 @@ impl Metrics {
                         .unwrap_or_default()
                 };
                 out.push((
-                    format!("{}.{}", label("service"), label("operation")),
+                    ["account", "region", "service", "operation"].map(label),
                     m.get_counter().get_value() as u64,
                 ));
             }
         }
-        out.sort();
         out
     }
 
@@ -269,9 +353,13 @@ mod tests {
     #[test]
     fn kind_series_exist_at_zero() {
         let m = Metrics::new().unwrap();
-        m.init_kind("Queue");
+        m.init_kind(KindLabels {
+            account: "staging",
+            region: "us-east-1",
+            kind: "Queue",
+        });
         let text = m.render();
-        assert!(text.contains("converge_resources{kind=\"Queue\",state=\"failed\"} 0"));
-        assert!(text.contains("converge_changes_applied_total{action=\"tag\",kind=\"Queue\"} 0"));
+        assert!(text.contains("converge_resources{account=\"staging\",kind=\"Queue\",region=\"us-east-1\",state=\"failed\"} 0"), "{text}");
+        assert!(text.contains("converge_changes_applied_total{account=\"staging\",action=\"tag\",kind=\"Queue\",region=\"us-east-1\"} 0"));
     }
 }

@@ -1,7 +1,9 @@
-//! AWS plumbing shared by every kind: one `SdkConfig` for all clients, the interceptor that
-//! counts every API request, client-side pacing ([`pacing`]), and the classification of SDK
-//! errors into converge's error classes ([`crate::core::ErrorClass`]).
+//! AWS plumbing shared by every kind: one `SdkConfig` per account, one set of clients per
+//! shard (account and region), the interceptor that counts every API request, client-side
+//! pacing ([`pacing`]), reaching and checking accounts ([`accounts`]), and the classification
+//! of SDK errors into converge's error classes ([`crate::core::ErrorClass`]).
 
+pub mod accounts;
 pub mod pacing;
 
 use std::error::Error as StdError;
@@ -43,7 +45,7 @@ pub enum AwsError {
     NoRegion,
 }
 
-/// Every service client converge uses, built from one `SdkConfig`.
+/// Every service client converge uses for one shard, built from one `SdkConfig`.
 #[derive(Clone)]
 pub struct Clients {
     pub region: String,
@@ -56,9 +58,9 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
-/// Loads the standard AWS configuration chain (environment, profile, SSO, IMDS) with our
-/// retry and timeout settings, and builds every client with the call-counting interceptor.
-pub async fn clients(opts: &AwsOptions, metrics: Arc<Metrics>) -> Result<Clients, AwsError> {
+/// The standard AWS configuration chain (environment, profile, SSO, IMDS) with our retry and
+/// timeout settings: the process's own credentials, or those of `profile`.
+pub async fn base_config(opts: &AwsOptions, profile: Option<&str>) -> SdkConfig {
     let retry = if opts.adaptive_retry {
         RetryConfig::adaptive()
     } else {
@@ -87,26 +89,39 @@ pub async fn clients(opts: &AwsOptions, metrics: Arc<Metrics>) -> Result<Clients
     if let Some(url) = &opts.endpoint_url {
         loader = loader.endpoint_url(url.clone());
     }
-    let sdk: SdkConfig = loader.load().await;
-    let region = sdk.region().ok_or(AwsError::NoRegion)?.to_string();
-    let counter = CallCounter { metrics };
-    // One connection pool for every service; each service paced by its own token bucket.
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
+    }
+    loader.load().await
+}
+
+/// The region of the process's AWS configuration (`--region`, `AWS_REGION`, the profile).
+pub fn region_of(sdk: &SdkConfig) -> Option<String> {
+    sdk.region().map(|r| r.to_string())
+}
+
+/// Every client of one shard: `sdk`'s credentials, in `region`, each service paced by its own
+/// token bucket (AWS limits are per account and region, so each shard has its own) and every
+/// request counted under the shard's labels.
+pub fn clients(sdk: &SdkConfig, region: &str, opts: &AwsOptions, counter: CallCounter) -> Clients {
+    // One connection pool for every service of the process.
     let http = sdk
         .http_client()
         .unwrap_or_else(pacing::default_http_client);
-    tracing::debug!(rate_limits = %opts.rate_limits, adaptive_retry = opts.adaptive_retry, "AWS client pacing");
+    tracing::debug!(rate_limits = %opts.rate_limits, adaptive_retry = opts.adaptive_retry, region, "AWS client pacing");
     macro_rules! client {
         ($sdk:ident, $service:literal) => {
             $sdk::Client::from_conf(
-                $sdk::config::Builder::from(&sdk)
+                $sdk::config::Builder::from(sdk)
+                    .region(Region::new(region.to_string()))
                     .http_client(pacing::client_for($service, &opts.rate_limits, &http))
                     .interceptor(counter.clone())
                     .build(),
             )
         };
     }
-    Ok(Clients {
-        region,
+    Clients {
+        region: region.to_string(),
         sqs: client!(aws_sdk_sqs, "sqs"),
         ec2: client!(aws_sdk_ec2, "ec2"),
         iam: client!(aws_sdk_iam, "iam"),
@@ -114,14 +129,27 @@ pub async fn clients(opts: &AwsOptions, metrics: Arc<Metrics>) -> Result<Clients
         route53: client!(aws_sdk_route53, "route53"),
         autoscaling: client!(aws_sdk_autoscaling, "autoscaling"),
         cloudwatch: client!(aws_sdk_cloudwatch, "cloudwatch"),
-    })
+    }
 }
 
 /// Counts every HTTP attempt (retries included) as
-/// `converge_aws_api_calls_total{service,operation}`.
+/// `converge_aws_api_calls_total{account,region,service,operation}`.
 #[derive(Clone)]
 pub struct CallCounter {
     metrics: Arc<Metrics>,
+    account: String,
+    region: String,
+}
+
+impl CallCounter {
+    /// Counts under the labels of shard `account`/`region`.
+    pub fn new(metrics: Arc<Metrics>, account: &str, region: &str) -> CallCounter {
+        CallCounter {
+            metrics,
+            account: account.to_string(),
+            region: region.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Debug for CallCounter {
@@ -144,7 +172,7 @@ impl Intercept for CallCounter {
         if let Some(md) = cfg.load::<Metadata>() {
             self.metrics
                 .aws_calls
-                .with_label_values(&[md.service(), md.name()])
+                .with_label_values(&[&self.account, &self.region, md.service(), md.name()])
                 .inc();
         }
         Ok(())

@@ -6,7 +6,9 @@
 //! - [`schema`]: the load-time side of a kind ([`Schema`]: its name, spec type, validation,
 //!   expansion, how it spells tags) and the [`Registry`] of every schema a build knows, which
 //!   the loader is generic over.
-//! - [`model`]: the desired-state data model ([`DesiredSet`], [`DesiredResource`]).
+//! - [`model`]: the desired-state data model ([`DesiredTree`] of shards, each a [`DesiredSet`]
+//!   of [`DesiredResource`]s).
+//! - [`shard`]: accounts, shards (one account and region) and the selection of shards.
 //! - [`source`]: where things were written ([`Origin`], [`Problem`]), reading a manifest file and
 //!   the YAML options and limits every file is read with.
 //! - [`facts`]: typed keys of the facts one kind publishes for others ([`Fact`]).
@@ -21,13 +23,15 @@ pub mod facts;
 pub mod model;
 pub mod priority;
 pub mod schema;
+pub mod shard;
 pub mod source;
 
 pub use change::{Action, Change, FieldChange, Replacement};
 pub use error::{ErrorClass, KindError};
 pub use facts::{Fact, FactFamily};
-pub use model::{DesiredResource, DesiredRx, DesiredSet};
-pub use schema::{Derived, Registry, Schema, TagStyle};
+pub use model::{DesiredResource, DesiredRx, DesiredSet, DesiredTree};
+pub use schema::{Derived, Reference, Registry, Schema, TagStyle};
+pub use shard::{Account, Accounts, ShardId, GLOBAL};
 pub use source::{Origin, Problem};
 
 /// The tag that marks a resource as created (or adopted) by a converge controller.

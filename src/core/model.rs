@@ -1,26 +1,32 @@
 //! The desired-state data model: what the loader produces and the engine reconciles.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::BTreeMap;
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::shard::{Accounts, ShardId, GLOBAL};
 use super::source::Origin;
 
 /// Label on every resource rendered for a service instance: `<service>/<instance>`.
 pub const LABEL_INSTANCE: &str = "converge/instance";
-/// Label on every resource rendered for a service instance: the instance's region.
+/// Label on every resource rendered for a service instance: the instance's region; on any other
+/// resource, its `metadata.region`.
 pub const LABEL_REGION: &str = "converge/region";
+/// The account alias a resource is placed in (the instance's, or `metadata.account`).
+pub const LABEL_ACCOUNT: &str = "converge/account";
 /// Label on every resource rendered in a service directory: the service's name.
 pub const LABEL_SERVICE: &str = "converge/service";
 /// Label on a resource implied by another one: `<kind>/<name>` of the one that implies it.
 pub const LABEL_DERIVED_FROM: &str = "converge/derived-from";
 
-/// The current desired state as seen by the controllers: `None` until a valid tree is loaded.
+/// The current desired state of one shard as its controllers see it: `None` until a valid tree
+/// is loaded.
 pub type DesiredRx = watch::Receiver<Option<Arc<DesiredSet>>>;
+/// The current desired tree (every shard): `None` until a valid tree is loaded.
+pub type TreeRx = watch::Receiver<Option<Arc<DesiredTree>>>;
 
 /// One desired resource, its spec already checked against the kind's schema.
 #[derive(Debug, Clone)]
@@ -80,6 +86,8 @@ pub struct DesiredSet {
     pub fingerprint: u64,
     /// kind → name → resource.
     pub resources: BTreeMap<String, BTreeMap<String, DesiredResource>>,
+    /// What the account's shards desire (this one included), for references across shards.
+    pub account: Arc<AccountIndex>,
 }
 
 impl DesiredSet {
@@ -88,7 +96,24 @@ impl DesiredSet {
         self.resources.get(kind)
     }
 
-    /// True when `kind`/`name` is desired.
+    /// True when `kind`/`name` is desired in the shard of `region` of this set's account.
+    pub fn contains_in(&self, region: &str, kind: &str, name: &str) -> bool {
+        self.account
+            .get(region)
+            .and_then(|k| k.get(kind))
+            .is_some_and(|n| n.contains(name))
+    }
+
+    /// The regions of this set's account (not `global`) that desire `kind`/`name`.
+    pub fn regions_of(&self, kind: &str, name: &str) -> Vec<&str> {
+        self.account
+            .iter()
+            .filter(|(r, k)| r.as_str() != GLOBAL && k.get(kind).is_some_and(|n| n.contains(name)))
+            .map(|(r, _)| r.as_str())
+            .collect()
+    }
+
+    /// True when `kind`/`name` is desired in this set.
     pub fn contains(&self, kind: &str, name: &str) -> bool {
         self.of_kind(kind).is_some_and(|m| m.contains_key(name))
     }
@@ -111,51 +136,54 @@ impl DesiredSet {
     }
 }
 
-/// Service instances a controller left out because they are in another region.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    /// `<service>/<instance>`.
-    pub instance: String,
-    pub region: String,
-    /// How many resources (derived ones included) were left out.
-    pub resources: usize,
+/// What each shard of an account desires, by name: region (or `global`) → kind → names.
+/// Every shard of the account shares it, so a diff can tell a reference to a resource of
+/// another shard that is still to be created (wait) from one managed elsewhere.
+pub type AccountIndex = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
+
+/// A complete, valid desired tree: every shard's resources and the accounts.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredTree {
+    pub generation: u64,
+    pub revision: Option<String>,
+    pub fingerprint: u64,
+    pub accounts: Accounts,
+    /// The regions the tree names (instances, metadata), for messages.
+    pub regions: BTreeSet<String>,
+    pub shards: BTreeMap<ShardId, Arc<DesiredSet>>,
 }
 
-impl fmt::Display for Skipped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "instance {} is in {}: its {} resource(s) are left to a controller for that region",
-            self.instance, self.region, self.resources
-        )
+impl DesiredTree {
+    /// How many resources, every shard together.
+    pub fn len(&self) -> usize {
+        self.shards.values().map(|s| s.len()).sum()
     }
-}
 
-/// Keeps only what belongs to `region`: resources rendered for an instance in another region
-/// are removed (they are still rendered and validated, so one broken template fails every
-/// controller alike). Resources written outside service directories have no region of their
-/// own and are always kept. Returns what was left out, by instance.
-pub fn retain_region(set: &mut DesiredSet, region: &str) -> Vec<Skipped> {
-    let mut skipped: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for by_name in set.resources.values_mut() {
-        by_name.retain(|_, res| match res.labels.get(LABEL_REGION) {
-            Some(r) if r != region => {
-                let instance = res.labels.get(LABEL_INSTANCE).cloned().unwrap_or_default();
-                *skipped.entry((instance, r.clone())).or_default() += 1;
-                false
-            }
-            _ => true,
-        });
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
-    set.resources.retain(|_, by_name| !by_name.is_empty());
-    skipped
-        .into_iter()
-        .map(|((instance, region), resources)| Skipped {
-            instance,
-            region,
-            resources,
-        })
-        .collect()
+
+    /// One shard's part, or an empty set of this generation when the tree has none for it
+    /// (so a shard that lost every resource sees an empty desired state, which never prunes).
+    pub fn shard(&self, id: &ShardId) -> Arc<DesiredSet> {
+        match self.shards.get(id) {
+            Some(s) => s.clone(),
+            None => Arc::new(DesiredSet {
+                generation: self.generation,
+                revision: self.revision.clone(),
+                fingerprint: self.fingerprint,
+                ..DesiredSet::default()
+            }),
+        }
+    }
+
+    /// Sets the generation on the tree and every shard's part.
+    pub fn set_generation(&mut self, generation: u64) {
+        self.generation = generation;
+        for set in self.shards.values_mut() {
+            Arc::make_mut(set).generation = generation;
+        }
+    }
 }
 
 /// Stable-within-a-process hash of a JSON value.

@@ -35,12 +35,27 @@ pub struct Derived {
     pub spec: serde_json::Value,
 }
 
+/// A reference from one resource's spec to another resource by name (a security group a load
+/// balancer uses), so the loader can check it can be honoured across shards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub kind: &'static str,
+    pub name: String,
+    /// The region written with the reference (`loadbalancer:us-east-1/web`), if any.
+    pub region: Option<String>,
+    /// The field it is written in, for messages (`security_groups`).
+    pub field: &'static str,
+}
+
 /// One kind of resource as manifests write it.
 pub trait Schema: Sized + 'static {
     /// The manifest `kind`, also the `kind` metric label.
     const NAME: &'static str;
     /// How the spec spells its tags.
     const TAGS: TagStyle = TagStyle::Map;
+    /// A global service (IAM, Route 53): one per account, in the account's `global` shard, and
+    /// names unique per account. Otherwise names are unique per account and region.
+    const GLOBAL: bool = false;
     /// The spec as written in YAML (unknown fields must be rejected).
     type Spec: Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static;
 
@@ -53,8 +68,14 @@ pub trait Schema: Sized + 'static {
     }
 
     /// Resources of other kinds that this resource implies (e.g. a load balancer's `cnames`
-    /// become `DnsRecord`s). They are loaded, validated and reconciled like written ones.
-    fn expand(_name: &str, _spec: &Self::Spec) -> Vec<Derived> {
+    /// become `DnsRecord`s), for a resource placed in `region` (or `global`). They are loaded,
+    /// validated and reconciled like written ones.
+    fn expand(_name: &str, _spec: &Self::Spec, _region: &str) -> Vec<Derived> {
+        Vec::new()
+    }
+
+    /// The other resources this spec names, for the checks across shards.
+    fn references(_spec: &Self::Spec) -> Vec<Reference> {
         Vec::new()
     }
 }
@@ -79,7 +100,11 @@ pub trait Registry: 'static {
     /// The kind's checks beyond the schema.
     fn validate_spec(kind: &str, name: &str, spec: &serde_json::Value) -> Vec<String>;
     /// Resources implied by this one (see [`Schema::expand`]).
-    fn expand(kind: &str, name: &str, spec: &serde_json::Value) -> Vec<Derived>;
+    fn expand(kind: &str, name: &str, spec: &serde_json::Value, region: &str) -> Vec<Derived>;
+    /// True for a global kind (see [`Schema::GLOBAL`]); false for an unknown one.
+    fn is_global(kind: &str) -> bool;
+    /// The resources this spec names (see [`Schema::references`]).
+    fn references(kind: &str, spec: &serde_json::Value) -> Vec<Reference>;
 }
 
 /// The error for a kind the registry does not know.
@@ -111,8 +136,15 @@ pub fn validate_spec<S: Schema>(name: &str, v: &serde_json::Value) -> Vec<String
 }
 
 /// [`Registry::expand`] for one schema.
-pub fn expand<S: Schema>(name: &str, v: &serde_json::Value) -> Vec<Derived> {
+pub fn expand<S: Schema>(name: &str, v: &serde_json::Value, region: &str) -> Vec<Derived> {
     serde_json::from_value::<S::Spec>(v.clone())
-        .map(|spec| S::expand(name, &spec))
+        .map(|spec| S::expand(name, &spec, region))
+        .unwrap_or_default()
+}
+
+/// [`Registry::references`] for one schema.
+pub fn references<S: Schema>(v: &serde_json::Value) -> Vec<Reference> {
+    serde_json::from_value::<S::Spec>(v.clone())
+        .map(|spec| S::references(&spec))
         .unwrap_or_default()
 }

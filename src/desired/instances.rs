@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::parse::{parse_source, Source};
 use crate::core::model::{
-    hash_json, DesiredResource, DesiredSet, LABEL_DERIVED_FROM, LABEL_INSTANCE, LABEL_REGION,
+    hash_json, DesiredResource, LABEL_ACCOUNT, LABEL_DERIVED_FROM, LABEL_INSTANCE, LABEL_REGION,
     LABEL_SERVICE,
 };
 use crate::core::schema::unknown_kind;
@@ -70,11 +70,16 @@ pub fn render_service<R: Registry>(
             rendered: None,
             context: Some(format!("rendered for {}", instance.grains.instance_id())),
             standard_tags: Some(instance.grains.standard_tags()),
-            labels: BTreeMap::from([
-                (LABEL_INSTANCE.to_string(), instance.grains.instance_id()),
-                (LABEL_REGION.to_string(), instance.grains.region.clone()),
-                (LABEL_SERVICE.to_string(), service.name.clone()),
-            ]),
+            labels: BTreeMap::from_iter(
+                [
+                    (LABEL_INSTANCE, Some(instance.grains.instance_id())),
+                    (LABEL_REGION, Some(instance.grains.region.clone())),
+                    (LABEL_SERVICE, Some(service.name.clone())),
+                    (LABEL_ACCOUNT, instance.account.clone()),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.to_string(), v?))),
+            ),
         };
         match renderer.render(file, text, Some(&instance.grains), &values) {
             Ok(r) => docs.extend(parse_source::<R>(
@@ -92,7 +97,10 @@ pub fn render_service<R: Registry>(
 }
 
 /// A template in the `shared/` directory of the service in `dir`: rendered once for the
-/// service (no instance), with the service's values.
+/// service (no instance), with the service's values, and placed in every account and region
+/// the service's instances use (a service-wide security group must exist where its instances
+/// are), or where `shared` in service.yaml says. A resource whose metadata names its account
+/// or region stays there.
 pub fn render_shared<R: Registry>(
     renderer: &mut Renderer,
     dir: &Path,
@@ -116,7 +124,7 @@ pub fn render_shared<R: Registry>(
         )])),
         labels: BTreeMap::from([(LABEL_SERVICE.to_string(), service.name.clone())]),
     };
-    match renderer.render_shared(file, text, &service.name, &values) {
+    let docs = match renderer.render_shared(file, text, &service.name, &values) {
         Ok(r) => parse_source::<R>(
             &Source {
                 rendered: Some(&r),
@@ -127,34 +135,38 @@ pub fn render_shared<R: Registry>(
         ),
         Err(e) => {
             problems.push(source.problem(e.line, 1, e.message));
-            Vec::new()
+            return Vec::new();
+        }
+    };
+    let placements = service.shared_placements();
+    let mut out = Vec::new();
+    for doc in docs {
+        let pinned =
+            doc.labels.contains_key(LABEL_ACCOUNT) || doc.labels.contains_key(LABEL_REGION);
+        if pinned {
+            out.push(doc);
+            continue;
+        }
+        for (account, region) in &placements {
+            let mut placed = doc.clone();
+            let labels = [(LABEL_ACCOUNT, account), (LABEL_REGION, region)];
+            for (label, value) in labels {
+                if let Some(v) = value {
+                    placed.labels.insert(label.to_string(), v.clone());
+                }
+            }
+            out.push(placed);
         }
     }
-}
-
-/// Adds a resource, or reports it as a duplicate of the one already there.
-pub fn insert(set: &mut DesiredSet, doc: DesiredResource, problems: &mut Vec<Problem>) {
-    let by_name = set.resources.entry(doc.kind.clone()).or_default();
-    if let Some(first) = by_name.get(&doc.name) {
-        problems.push(Problem {
-            origin: doc.origin.clone(),
-            message: format!(
-                "duplicate {} `{}`: also defined at {}",
-                doc.kind,
-                doc.name,
-                first.located()
-            ),
-            context: doc.context(),
-        });
-        return;
-    }
-    by_name.insert(doc.name.clone(), doc);
+    out
 }
 
 /// The resources `doc` implies (e.g. a load balancer's CNAME records), validated like
-/// written ones and located at `doc`. They share its instance (labels and standard tags).
+/// written ones and located at `doc`. They share its instance (labels and standard tags) and
+/// its account; `region` is where `doc` is placed.
 pub fn derived<R: Registry>(
     doc: &DesiredResource,
+    region: &str,
     problems: &mut Vec<Problem>,
 ) -> Vec<DesiredResource> {
     let mut out = Vec::new();
@@ -167,11 +179,13 @@ pub fn derived<R: Registry>(
     let instance_labels: BTreeMap<String, String> = doc
         .labels
         .iter()
-        .filter(|(k, _)| [LABEL_INSTANCE, LABEL_REGION, LABEL_SERVICE].contains(&k.as_str()))
+        .filter(|(k, _)| {
+            [LABEL_INSTANCE, LABEL_REGION, LABEL_SERVICE, LABEL_ACCOUNT].contains(&k.as_str())
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let standard_tags = standard_tags_of(doc);
-    for d in R::expand(&doc.kind, &doc.name, &doc.spec) {
+    for d in R::expand(&doc.kind, &doc.name, &doc.spec, region) {
         let spec = match R::retype(d.kind, d.spec).and_then(|spec| match &standard_tags {
             Some(tags) => with_standard_tags::<R>(d.kind, spec, tags),
             None => Ok(spec),

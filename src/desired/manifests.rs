@@ -1,4 +1,5 @@
-//! A desired set printed back as manifests (`converge render`).
+//! Desired sets (a tree's shards) printed back as manifests (`converge render`). A resource's
+//! account and region are in its labels, so the output loads back into the same shards.
 
 use std::collections::BTreeMap;
 
@@ -12,10 +13,10 @@ use crate::core::model::{
 /// DNS records) are shown commented out, so the output loads back as the same set. Only what
 /// was rendered for `instance` (`<service>/<instance>`) and its service's shared resources,
 /// when given.
-pub fn to_manifests(set: &DesiredSet, instance: Option<&str>) -> String {
-    let mut all: Vec<&DesiredResource> = set
-        .resources
-        .values()
+pub fn to_manifests(sets: &[&DesiredSet], instance: Option<&str>) -> String {
+    let mut all: Vec<&DesiredResource> = sets
+        .iter()
+        .flat_map(|set| set.resources.values())
         .flat_map(BTreeMap::values)
         .filter(|r| match instance {
             None => true,

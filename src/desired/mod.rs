@@ -4,14 +4,14 @@
 //! holds one or more YAML documents, each `apiVersion: converge/v1`, `kind`, `metadata`
 //! (`name`, optional `labels`) and `spec`. A spec is checked against its kind's typed schema
 //! while it is parsed, so an unknown field or a wrong type is reported at its own line and
-//! column. Loading either yields a complete [`DesiredSet`] or every [`Problem`] found; an
+//! column. Loading either yields a complete [`DesiredTree`] or every [`Problem`] found; an
 //! invalid tree never replaces the last good one (see [`watch`]).
 //!
 //! Templates ([`crate::template`]):
 //! - A directory holding a `service.yaml` is a service directory. Every manifest file below it
 //!   is a Jinja template, rendered once per instance the service declares, with the instance's
 //!   grains and layered `values`. What an instance renders carries the standard tags (see
-//!   [`crate::template::tags`]) and the labels [`LABEL_INSTANCE`] and [`LABEL_REGION`].
+//!   [`crate::template::tags`]) and the labels `converge/instance` and `converge/region` (and `converge/account`).
 //! - Templates in a service's `shared/` directory are rendered once for the service (with
 //!   `service_name` and the service's values), for what every instance uses (a service-wide
 //!   security group); they carry the `service_name` tag and the label [`LABEL_SERVICE`], and
@@ -24,9 +24,10 @@
 //!   a template rendered points at the template line that produced it, followed by
 //!   `(rendered for <service>/<instance>)`.
 //!
-//! Resource names must be unique across the whole tree, every instance and region together (the
-//! naming convention puts the instance in every name, and IAM names are global anyway). A
-//! controller for one region keeps only the instances of its region: see [`retain_region`].
+//! Accounts and shards ([`accounts`], [`place`]): `accounts.yaml` at the root names the
+//! accounts; every resource is placed in one shard (an account and a region, or the account's
+//! `global` services for IAM and Route 53). Names are unique per shard; a reference AWS cannot
+//! honour across shards (a security group of another region) is an error.
 //!
 //! The loader knows no kind: it is generic over a [`Registry`] of schemas (the kinds module
 //! provides the one the binary uses), which types, checks and expands every spec.
@@ -35,9 +36,11 @@
 //! renders templates per instance and adds implied resources, [`manifests`] prints a set back
 //! as YAML, [`watch`] keeps the set current.
 
+pub mod accounts;
 pub mod instances;
 pub mod manifests;
 pub mod parse;
+pub mod place;
 pub mod tree;
 pub mod watch;
 
@@ -48,12 +51,14 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use crate::core::model::DesiredSet;
+use std::collections::BTreeMap;
+
+use crate::core::model::DesiredTree;
+use crate::core::shard::Accounts;
 use crate::core::source::{read_text, Problem};
 use crate::core::Registry;
 use crate::template::{self, Renderer, Role};
 
-pub use crate::core::model::{retain_region, Skipped};
 pub use manifests::to_manifests;
 pub use parse::parse_file;
 pub use tree::tree_stamp;
@@ -88,18 +93,25 @@ fn render_problems(problems: &[Problem]) -> String {
     out
 }
 
-/// Loads, renders and validates the whole tree below `root` (every instance of every region;
-/// see [`retain_region`]). `generation` is left at 0.
-pub fn load<R: Registry>(root: &Path) -> Result<DesiredSet, LoadError> {
+/// What loading needs besides the tree.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The region of resources that name none when the tree names several (or none):
+    /// `--region`, or the AWS configuration's. A tree that names one region uses it.
+    pub default_region: Option<String>,
+}
+
+/// Loads, renders, places and validates the whole tree below `root`: every instance of every
+/// account and region. `generation` is left at 0.
+pub fn load<R: Registry>(root: &Path, opts: &LoadOptions) -> Result<DesiredTree, LoadError> {
     let mut problems = Vec::new();
     let tree = tree::collect_files(root, &mut problems)?;
     let mut fingerprint = DefaultHasher::new();
-    let mut set = DesiredSet {
-        revision: read_revision(root),
-        ..DesiredSet::default()
-    };
-    set.revision.hash(&mut fingerprint);
-    let mut renderer = Renderer::new(root, tree.services);
+    let revision = read_revision(root);
+    revision.hash(&mut fingerprint);
+    let mut renderer = Renderer::new(root, tree.services.clone());
+    let mut accounts = None;
+    let mut docs = Vec::new();
     for file in tree.files {
         let text = match read_text(&file) {
             Ok(t) => t,
@@ -110,7 +122,11 @@ pub fn load<R: Registry>(root: &Path) -> Result<DesiredSet, LoadError> {
         };
         file.hash(&mut fingerprint);
         text.hash(&mut fingerprint);
-        let docs = match template::role(root, &file, renderer.services()) {
+        if accounts::is_accounts_file(root, &file) {
+            accounts = accounts::parse(&file, &text, &mut problems);
+            continue;
+        }
+        docs.extend(match template::role(root, &file, renderer.services()) {
             Role::Config => {
                 renderer.check_config(&file, &mut problems);
                 continue;
@@ -127,19 +143,65 @@ pub fn load<R: Registry>(root: &Path) -> Result<DesiredSet, LoadError> {
             Role::Shared(dir) => {
                 instances::render_shared::<R>(&mut renderer, &dir, &file, &text, &mut problems)
             }
-        };
-        for doc in docs {
-            for extra in instances::derived::<R>(&doc, &mut problems) {
-                instances::insert(&mut set, extra, &mut problems);
-            }
-            instances::insert(&mut set, doc, &mut problems);
-        }
+        });
     }
+    let accounts = accounts.unwrap_or_else(Accounts::implicit);
+    check_instance_accounts(&mut renderer, &tree.services, &accounts, &mut problems);
+    let placer = place::Placer::new(&accounts, opts.default_region.as_deref(), &docs);
+    let mut shards = BTreeMap::new();
+    for doc in docs {
+        let Some(shard) = placer.shard_of::<R>(&doc, &mut problems) else {
+            continue;
+        };
+        for extra in instances::derived::<R>(&doc, &shard.region, &mut problems) {
+            if let Some(at) = placer.shard_of::<R>(&extra, &mut problems) {
+                place::insert(&mut shards, &at, extra, &mut problems);
+            }
+        }
+        place::insert(&mut shards, &shard, doc, &mut problems);
+    }
+    place::check_references::<R>(&shards, &mut problems);
     if problems.is_empty() {
-        set.fingerprint = fingerprint.finish();
-        Ok(set)
+        let regions = placer.regions().clone();
+        Ok(place::tree(
+            shards,
+            accounts,
+            regions,
+            revision,
+            fingerprint.finish(),
+        ))
     } else {
         Err(LoadError::Invalid(problems))
+    }
+}
+
+/// Every service instance's account is one the tree declares (reported at the instance).
+fn check_instance_accounts(
+    renderer: &mut Renderer,
+    services: &std::collections::BTreeSet<PathBuf>,
+    accounts: &Accounts,
+    problems: &mut Vec<Problem>,
+) {
+    for dir in services {
+        // A service that does not read was reported when its templates were rendered.
+        let mut ignored = Vec::new();
+        let Some(service) = renderer.service(dir, &mut ignored) else {
+            continue;
+        };
+        for i in &service.instances {
+            match &i.account {
+                Some(a) if accounts.get(a).is_none() => problems.push(Problem {
+                    origin: i.origin.clone(),
+                    message: format!(
+                        "instance `{}`: {}",
+                        i.grains.service_instance,
+                        place::unknown_account(accounts, a)
+                    ),
+                    context: None,
+                }),
+                _ => {}
+            }
+        }
     }
 }
 

@@ -13,7 +13,9 @@ use serde_saphyr::Spanned;
 
 use super::instances::with_standard_tags;
 use super::API_VERSION;
-use crate::core::model::{hash_json, DesiredResource};
+use crate::core::model::{hash_json, DesiredResource, LABEL_ACCOUNT, LABEL_INSTANCE, LABEL_REGION};
+use crate::core::shard::validate_alias;
+use crate::core::shard::validate_region;
 use crate::core::source::{strip_location, yaml_options, Origin, Problem, MAX_DOCUMENTS_PER_FILE};
 use crate::core::Registry;
 use crate::template::render::Rendered;
@@ -175,6 +177,37 @@ fn check_doc<R: Registry>(
     }
     let mut labels = metadata.labels;
     labels.extend(src.labels.clone());
+    // Where the resource goes: an instance's resources go where the instance is; anything else
+    // where its metadata says (over its service's `shared` defaults).
+    let placed = [
+        (LABEL_ACCOUNT, "account", metadata.account),
+        (LABEL_REGION, "region", metadata.region),
+    ];
+    for (label, field, value) in placed {
+        let Some(value) = value else { continue };
+        let at = src.origin(&value.referenced);
+        if src.labels.contains_key(LABEL_INSTANCE) {
+            problems.push(src.problem_at(
+                at,
+                format!("metadata.{field}: a service instance's resources are placed in the instance's {field} (service.yaml); remove it here"),
+            ));
+            valid = false;
+            continue;
+        }
+        let check = match field {
+            "account" => validate_alias(&value.value),
+            _ => validate_region(&value.value),
+        };
+        match check {
+            Ok(()) => {
+                labels.insert(label.to_string(), value.value);
+            }
+            Err(e) => {
+                problems.push(src.problem_at(at, format!("metadata.{field}: {e}")));
+                valid = false;
+            }
+        }
+    }
     valid.then(|| DesiredResource {
         hash: hash_json(&spec_value),
         kind,
@@ -225,6 +258,12 @@ struct Metadata {
     name: Spanned<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    /// The account alias (outside service instances).
+    #[serde(default)]
+    account: Option<Spanned<String>>,
+    /// The region (outside service instances).
+    #[serde(default)]
+    region: Option<Spanned<String>>,
 }
 
 /// A spec, typed when `kind` came before it in the document (the usual order), else kept as

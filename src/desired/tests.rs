@@ -8,7 +8,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_saphyr::Spanned;
 
 use super::*;
-use crate::core::model::{DesiredResource, LABEL_INSTANCE, LABEL_REGION, LABEL_SERVICE};
+use crate::core::model::{
+    DesiredResource, DesiredSet, LABEL_INSTANCE, LABEL_REGION, LABEL_SERVICE,
+};
 use crate::core::schema::{self, unknown_kind, Derived, Schema, TagStyle};
 
 /// The test schema's spec.
@@ -84,7 +86,13 @@ impl Registry for Only {
     fn validate_spec(_kind: &str, name: &str, spec: &serde_json::Value) -> Vec<String> {
         schema::validate_spec::<Queue>(name, spec)
     }
-    fn expand(_kind: &str, _name: &str, _spec: &serde_json::Value) -> Vec<Derived> {
+    fn expand(_kind: &str, _name: &str, _spec: &serde_json::Value, _region: &str) -> Vec<Derived> {
+        Vec::new()
+    }
+    fn is_global(_kind: &str) -> bool {
+        false
+    }
+    fn references(_kind: &str, _spec: &serde_json::Value) -> Vec<crate::core::Reference> {
         Vec::new()
     }
 }
@@ -93,8 +101,37 @@ fn parse_file(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<Desir
     super::parse_file::<Only>(file, text, problems)
 }
 
+/// The tree at `root` (default region us-east-1), every shard's resources in one set.
 fn load(root: &Path) -> Result<DesiredSet, LoadError> {
-    super::load::<Only>(root)
+    let tree = load_tree(root)?;
+    let mut all = DesiredSet {
+        revision: tree.revision.clone(),
+        fingerprint: tree.fingerprint,
+        ..DesiredSet::default()
+    };
+    for set in tree.shards.values() {
+        for r in set.resources.values().flat_map(|m| m.values()) {
+            all.insert(r.clone());
+        }
+    }
+    Ok(all)
+}
+
+fn load_tree(root: &Path) -> Result<DesiredTree, LoadError> {
+    let opts = LoadOptions {
+        default_region: Some("us-east-1".into()),
+    };
+    super::load::<Only>(root, &opts)
+}
+
+/// The queue names of one shard.
+fn names_in(tree: &DesiredTree, shard: &str) -> Vec<String> {
+    let (a, r) = shard.split_once('/').unwrap();
+    tree.shards
+        .get(&crate::core::ShardId::new(a, r))
+        .and_then(|s| s.of_kind("Queue"))
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn parse(text: &str) -> (Vec<DesiredResource>, Vec<String>) {
@@ -267,30 +304,16 @@ fn a_service_template_renders_once_per_instance_with_labels_and_standard_tags() 
         "no standard tags outside services"
     );
 
-    let mut east = set.clone();
-    let skipped = retain_region(&mut east, "us-east-1");
-    let names: Vec<&str> = east
-        .of_kind("Queue")
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let tree = load_tree(d.path()).unwrap();
     assert_eq!(
-        names,
+        names_in(&tree, "default/us-east-1"),
         vec![
             "myapp-testing-useast1-a",
             "myapp-testing-useast1-b",
             "plain"
         ]
     );
-    assert_eq!(
-        skipped,
-        vec![Skipped {
-            instance: "myapp/production".into(),
-            region: "us-west-2".into(),
-            resources: 2
-        }]
-    );
+    assert_eq!(names_in(&tree, "default/us-west-2").len(), 2);
 }
 
 #[test]
@@ -428,7 +451,7 @@ fn the_same_name_from_two_instances_is_a_duplicate_naming_both() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
         problems[0]
-            .contains("(rendered for myapp/testing): duplicate Queue `shared`: also defined at")
+            .contains("(rendered for myapp/testing): duplicate Queue `shared` in default/us-east-1: also defined at")
             && problems[0].ends_with("myapp/q.yaml:1:1 (rendered for myapp/production)"),
         "{problems:?}"
     );
@@ -466,7 +489,7 @@ fn a_shared_template_renders_once_for_the_service() {
             "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: '{{ service_name }}-shared'}\nspec: {tags: {team: '{{ values.team }}'}}\n",
         ),
     ]);
-    let mut set = load(d.path()).unwrap();
+    let set = load(d.path()).unwrap();
     let q = &set.of_kind("Queue").unwrap()["myapp-shared"];
     assert_eq!(
         q.spec["tags"],
@@ -474,25 +497,20 @@ fn a_shared_template_renders_once_for_the_service() {
     );
     assert_eq!(q.labels[LABEL_SERVICE], "myapp");
     assert_eq!(q.context().as_deref(), Some("rendered for myapp (shared)"));
-    let testing = to_manifests(&set, Some("myapp/testing"));
+    let testing = to_manifests(&[&set], Some("myapp/testing"));
     assert!(testing.contains("name: myapp-shared"), "{testing}");
     assert!(
         testing.contains("name: myapp-testing-useast1-a"),
         "{testing}"
     );
     assert!(!testing.contains("myapp-production"), "{testing}");
-    retain_region(&mut set, "eu-west-1");
-    let names: Vec<&str> = set
-        .of_kind("Queue")
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        names,
-        vec!["myapp-shared"],
-        "shared resources exist in every region"
-    );
+    let t = load_tree(d.path()).unwrap();
+    for shard in ["default/us-east-1", "default/us-west-2"] {
+        assert!(
+            names_in(&t, shard).contains(&"myapp-shared".to_string()),
+            "shared resources exist in every region of the service's instances: {shard}"
+        );
+    }
     let d = tree(&[
         ("myapp/service.yaml", SERVICE),
         ("myapp/shared/q.yaml", "name: {{ service_instance }}\n"),
@@ -514,7 +532,7 @@ fn rendered_manifests_load_back_as_the_same_set() {
         ("myapp/queues.yaml", QUEUES),
     ]);
     let set = load(d.path()).unwrap();
-    let text = to_manifests(&set, None);
+    let text = to_manifests(&[&set], None);
     assert!(text.contains("# "), "{text}");
     let mut problems = Vec::new();
     let docs = parse_file(Path::new("rendered.yaml"), &text, &mut problems);
@@ -524,4 +542,183 @@ fn rendered_manifests_load_back_as_the_same_set() {
         let original = &set.of_kind(&doc.kind).unwrap()[&doc.name];
         assert_eq!(doc.spec, original.spec, "{}", doc.name);
     }
+}
+
+const ACCOUNTS: &str = "accounts:\n  shared: {id: \"123456789012\"}\n  staging: {id: \"111111111111\", role_arn: \"arn:aws:iam::111111111111:role/converge\"}\ndefault: shared\n";
+
+fn queue(name: &str, metadata: &str) -> String {
+    format!("---\napiVersion: converge/v1\nkind: Queue\nmetadata: {{name: {name}{metadata}}}\nspec: {{}}\n")
+}
+
+#[test]
+fn resources_are_placed_in_the_shard_of_their_instance_or_metadata() {
+    let d = tree(&[
+        ("accounts.yaml", ACCOUNTS),
+        (
+            "myapp/service.yaml",
+            "instances:\n  testing: {region: us-east-1, account: staging}\n  production: {region: eu-west-1}\n",
+        ),
+        ("myapp/q.yaml", &queue("'{{ cluster_name }}'", "")),
+        ("plain.yaml", &(queue("p1", "") + &queue("p2", ", region: eu-west-1, account: staging"))),
+    ]);
+    let t = load_tree(d.path()).unwrap();
+    assert_eq!(
+        names_in(&t, "staging/us-east-1"),
+        vec!["myapp-testing-useast1"]
+    );
+    assert_eq!(
+        names_in(&t, "shared/eu-west-1"),
+        vec!["myapp-production-euwest1"]
+    );
+    assert_eq!(
+        names_in(&t, "shared/us-east-1"),
+        vec!["p1"],
+        "the default account and region"
+    );
+    assert_eq!(names_in(&t, "staging/eu-west-1"), vec!["p2"]);
+    assert_eq!(t.shards.len(), 4);
+    assert_eq!(t.accounts.default, "shared");
+    // Every shard of an account sees what the account's other shards desire.
+    let set = &t.shards[&crate::core::ShardId::new("staging", "us-east-1")];
+    assert!(set.contains_in("eu-west-1", "Queue", "p2"));
+    assert!(
+        !set.contains_in("eu-west-1", "Queue", "p1"),
+        "another account's"
+    );
+}
+
+#[test]
+fn the_same_name_in_two_regions_is_fine_but_not_twice_in_one() {
+    let d = tree(&[(
+        "q.yaml",
+        &(queue("q", ", region: us-east-1") + &queue("q", ", region: eu-west-1")),
+    )]);
+    assert_eq!(load_tree(d.path()).unwrap().len(), 2);
+    let d = tree(&[
+        ("a.yaml", &queue("q", ", region: us-east-1")),
+        ("b.yaml", &queue("q", "")),
+    ]);
+    let problems = problems_of(&d);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("b.yaml:2:")
+            && problems[0].contains("duplicate Queue `q` in default/us-east-1: also defined at")
+            && problems[0].contains("a.yaml:2:"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn accounts_and_regions_that_do_not_exist_are_reported_where_written() {
+    let d = tree(&[
+        (
+            "myapp/service.yaml",
+            "instances:\n  testing: {region: us-east-1, account: nope}\n",
+        ),
+        ("myapp/q.yaml", &queue("'{{ cluster_name }}'", "")),
+        ("plain.yaml", &queue("p", ", account: other")),
+    ]);
+    let problems = problems_of(&d);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("service.yaml:2:")
+            && p.contains("instance `testing`: account `nope`")
+            && p.contains("no accounts.yaml")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("plain.yaml:2:") && p.contains("account `other`")),
+        "{problems:?}"
+    );
+    let d = tree(&[
+        ("accounts.yaml", ACCOUNTS),
+        ("plain.yaml", &queue("p", ", region: mars-1")),
+    ]);
+    let problems = problems_of(&d);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("metadata.region") && p.contains("`mars-1` is not an AWS region")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn an_instance_template_cannot_move_its_resources() {
+    let d = tree(&[
+        (
+            "myapp/service.yaml",
+            "instances:\n  testing: {region: us-east-1}\n",
+        ),
+        (
+            "myapp/q.yaml",
+            &queue("'{{ cluster_name }}'", ", region: eu-west-1"),
+        ),
+    ]);
+    let problems = problems_of(&d);
+    assert!(
+        problems.iter().any(|p| p.contains(
+            "metadata.region: a service instance's resources are placed in the instance's region"
+        )),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_resource_without_region_needs_a_default_when_the_tree_names_several() {
+    let d = tree(&[
+        (
+            "a.yaml",
+            &(queue("a", ", region: us-east-1") + &queue("b", ", region: eu-west-1")),
+        ),
+        ("c.yaml", &queue("c", "")),
+    ]);
+    let e = super::load::<Only>(d.path(), &LoadOptions::default()).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("c.yaml:2:")
+            && text.contains("Queue `c` has no region")
+            && text.contains("eu-west-1, us-east-1"),
+        "{text}"
+    );
+    // With one region in the tree, that region is the default.
+    let d = tree(&[(
+        "a.yaml",
+        &(queue("a", ", region: eu-west-1") + &queue("c", "")),
+    )]);
+    let t = super::load::<Only>(d.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(names_in(&t, "default/eu-west-1"), vec!["a", "c"]);
+    // ... even when the process runs in another region.
+    let t = load_tree(d.path()).unwrap();
+    assert_eq!(names_in(&t, "default/eu-west-1"), vec!["a", "c"]);
+}
+
+#[test]
+fn shared_templates_go_where_the_service_says() {
+    let d = tree(&[
+        ("accounts.yaml", ACCOUNTS),
+        (
+            "myapp/service.yaml",
+            "instances:\n  testing: {region: us-east-1}\n  production: {region: eu-west-1}\nshared: {account: staging, region: eu-west-1}\n",
+        ),
+        ("myapp/shared/q.yaml", &queue("'{{ service_name }}-shared'", "")),
+    ]);
+    let t = load_tree(d.path()).unwrap();
+    assert_eq!(names_in(&t, "staging/eu-west-1"), vec!["myapp-shared"]);
+    // Without `shared`, instances that agree on one account and region take it.
+    let d = tree(&[
+        ("accounts.yaml", ACCOUNTS),
+        (
+            "myapp/service.yaml",
+            "instances:\n  testing: {region: eu-west-1, account: staging}\n",
+        ),
+        (
+            "myapp/shared/q.yaml",
+            &queue("'{{ service_name }}-shared'", ""),
+        ),
+    ]);
+    let t = load_tree(d.path()).unwrap();
+    assert_eq!(names_in(&t, "staging/eu-west-1"), vec!["myapp-shared"]);
 }

@@ -13,32 +13,31 @@ use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use tokio::sync::{mpsc, watch};
 
-use super::{retain_region, tree_stamp, LoadError};
-use crate::core::{DesiredRx, DesiredSet};
+use super::{tree_stamp, LoadError};
+use crate::core::model::TreeRx;
+use crate::core::DesiredTree;
 use crate::metrics::Metrics;
 
 type Watcher = Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>;
 
 /// How a tree is loaded: [`super::load`] for the registry of kinds the binary knows.
-pub type Loader = fn(&Path) -> Result<DesiredSet, LoadError>;
+pub type Loader = Box<dyn Fn(&Path) -> Result<DesiredTree, LoadError> + Send + Sync>;
 
-/// Loads the tree, tracks generations and publishes each new valid set.
+/// Loads the tree, tracks generations and publishes each new valid tree.
 pub struct Reloader {
     root: PathBuf,
     load: Loader,
     generation: u64,
-    current: Option<Arc<DesiredSet>>,
-    tx: watch::Sender<Option<Arc<DesiredSet>>>,
+    current: Option<Arc<DesiredTree>>,
+    tx: watch::Sender<Option<Arc<DesiredTree>>>,
     metrics: Arc<Metrics>,
-    /// The controller's region: service instances of other regions are left out.
-    region: Option<String>,
     /// What the tree looked like (names, sizes, times) when it was last read: the periodic
     /// poll reads it again only when this changed.
     stamp: Option<u64>,
 }
 
 impl Reloader {
-    pub fn new(root: PathBuf, load: Loader, metrics: Arc<Metrics>) -> (Self, DesiredRx) {
+    pub fn new(root: PathBuf, load: Loader, metrics: Arc<Metrics>) -> (Self, TreeRx) {
         let (tx, rx) = watch::channel(None);
         let r = Reloader {
             root,
@@ -47,19 +46,13 @@ impl Reloader {
             current: None,
             tx,
             metrics,
-            region: None,
             stamp: None,
         };
         (r, rx)
     }
 
-    /// Keeps only the service instances of `region` (see [`retain_region`]).
-    pub fn set_region(&mut self, region: String) {
-        self.region = Some(region);
-    }
-
-    /// The last good desired set, if any.
-    pub fn current(&self) -> Option<Arc<DesiredSet>> {
+    /// The last good desired tree, if any.
+    pub fn current(&self) -> Option<Arc<DesiredTree>> {
         self.current.clone()
     }
 
@@ -72,10 +65,6 @@ impl Reloader {
         self.stamp = tree_stamp(&self.root);
         match (self.load)(&self.root) {
             Ok(mut set) => {
-                let skipped = match &self.region {
-                    Some(region) => retain_region(&mut set, region),
-                    None => Vec::new(),
-                };
                 self.metrics.desired_valid.set(1);
                 if self
                     .current
@@ -85,18 +74,16 @@ impl Reloader {
                     return Ok(false);
                 }
                 self.generation += 1;
-                set.generation = self.generation;
+                set.set_generation(self.generation);
                 self.metrics.desired_generation.set(self.generation as i64);
                 self.metrics.set_revision(set.revision.as_deref());
                 tracing::info!(
                     generation = set.generation,
                     revision = set.revision.as_deref().unwrap_or("-"),
                     resources = set.len(),
+                    shards = set.shards.len(),
                     "loaded desired state"
                 );
-                for s in &skipped {
-                    tracing::info!(instance = %s.instance, region = %s.region, resources = s.resources, "{s}");
-                }
                 if set.is_empty() {
                     tracing::warn!(
                         "the desired state is empty: nothing will be created, and nothing will be pruned"

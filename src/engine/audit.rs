@@ -21,6 +21,8 @@ pub struct Record<'a> {
     pub time: String,
     pub revision: Option<&'a str>,
     pub controller_id: &'a str,
+    /// `<account alias>/<region>`.
+    pub shard: &'a str,
     pub kind: &'a str,
     pub name: &'a str,
     pub action: Action,
@@ -50,6 +52,7 @@ impl AuditLog {
     pub fn record(
         &self,
         controller_id: &str,
+        shard: &str,
         revision: Option<&str>,
         kind: &str,
         name: &str,
@@ -61,6 +64,7 @@ impl AuditLog {
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             revision,
             controller_id,
+            shard,
             kind,
             name,
             action,
@@ -71,10 +75,10 @@ impl AuditLog {
         let line = serde_json::to_string(&rec).unwrap_or_default();
         match res {
             Ok(()) => {
-                tracing::info!(target: "audit", kind, name, action = action.as_str(), revision = revision.unwrap_or("-"), record = %line, "applied")
+                tracing::info!(target: "audit", shard, kind, name, action = action.as_str(), revision = revision.unwrap_or("-"), record = %line, "applied")
             }
             Err(e) => {
-                tracing::info!(target: "audit", kind, name, action = action.as_str(), revision = revision.unwrap_or("-"), record = %line, error = %e, "apply failed")
+                tracing::info!(target: "audit", shard, kind, name, action = action.as_str(), revision = revision.unwrap_or("-"), record = %line, error = %e, "apply failed")
             }
         }
         if let Some(f) = &self.file {

@@ -2,42 +2,77 @@
 //! balancer's DNS name, a scaling policy's ARN). A missing fact makes a diff
 //! wait ([`Waiting`](super::Waiting)), and publishing one wakes the kinds that wait. The keys
 //! are typed ([`crate::core::Fact`]); this store holds their text.
+//!
+//! One store serves every shard of an account, each shard publishing under its region (or
+//! `global`), because references cross shards where AWS allows it: an Auto Scaling group in
+//! any region uses the account's instance profile (IAM is global), a DNS record (Route 53 is
+//! global) points at a load balancer of some region.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::watch;
 
-/// kind → name → fact → value.
+/// One shard's facts: kind → name → fact → value.
 pub type Snapshot = BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>;
+/// An account's facts: region (or `global`) → that shard's facts.
+pub type AccountSnapshot = BTreeMap<String, Snapshot>;
 
-/// Shared, versioned store of facts.
+/// Shared, versioned store of an account's facts, as one shard sees it: it publishes under
+/// its own region and reads every shard's.
 #[derive(Clone)]
 pub struct Facts {
-    inner: Arc<RwLock<Arc<Snapshot>>>,
+    inner: Arc<RwLock<Arc<AccountSnapshot>>>,
     version: watch::Sender<u64>,
+    region: String,
 }
 
 impl Default for Facts {
     fn default() -> Self {
-        Facts {
-            inner: Arc::new(RwLock::new(Arc::new(Snapshot::new()))),
-            version: watch::channel(0).0,
-        }
+        Facts::new("local")
     }
 }
 
 impl Facts {
+    /// A new account's store, seen from the shard of `region`.
+    pub fn new(region: &str) -> Facts {
+        Facts {
+            inner: Arc::new(RwLock::new(Arc::new(AccountSnapshot::new()))),
+            version: watch::channel(0).0,
+            region: region.to_string(),
+        }
+    }
+
+    /// The same account's store, seen from the shard of `region`.
+    pub fn for_region(&self, region: &str) -> Facts {
+        Facts {
+            region: region.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The region (or `global`) this view publishes under.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// This view's own shard in `snapshot`.
+    pub fn own<'a>(&self, snapshot: &'a AccountSnapshot) -> Option<&'a Snapshot> {
+        snapshot.get(&self.region)
+    }
+
     /// Replaces everything `kind` published with `by_name`; wakes waiters if anything changed.
     pub fn publish(&self, kind: &str, by_name: BTreeMap<String, BTreeMap<String, String>>) {
         let Ok(mut guard) = self.inner.write() else {
             return;
         };
-        if guard.get(kind) == Some(&by_name) {
+        if guard.get(&self.region).and_then(|s| s.get(kind)) == Some(&by_name) {
             return;
         }
         let mut next = (**guard).clone();
-        next.insert(kind.to_string(), by_name);
+        next.entry(self.region.clone())
+            .or_default()
+            .insert(kind.to_string(), by_name);
         *guard = Arc::new(next);
         drop(guard);
         self.version.send_modify(|v| *v += 1);
@@ -48,11 +83,14 @@ impl Facts {
         let Ok(mut guard) = self.inner.write() else {
             return;
         };
-        if guard.get(kind).and_then(|k| k.get(name)) == Some(&facts) {
+        let own = guard.get(&self.region);
+        if own.and_then(|s| s.get(kind)).and_then(|k| k.get(name)) == Some(&facts) {
             return;
         }
         let mut next = (**guard).clone();
-        next.entry(kind.to_string())
+        next.entry(self.region.clone())
+            .or_default()
+            .entry(kind.to_string())
             .or_default()
             .insert(name.to_string(), facts);
         *guard = Arc::new(next);
@@ -60,11 +98,11 @@ impl Facts {
         self.version.send_modify(|v| *v += 1);
     }
 
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    pub fn snapshot(&self) -> Arc<AccountSnapshot> {
         self.inner
             .read()
             .map(|g| g.clone())
-            .unwrap_or_else(|_| Arc::new(Snapshot::new()))
+            .unwrap_or_else(|_| Arc::new(AccountSnapshot::new()))
     }
 
     /// A receiver that changes whenever a fact does.
@@ -73,7 +111,7 @@ impl Facts {
     }
 }
 
-/// Looks up one fact.
-pub fn get<'a>(s: &'a Snapshot, kind: &str, name: &str, fact: &str) -> Option<&'a str> {
-    s.get(kind)?.get(name)?.get(fact).map(String::as_str)
+/// One resource's facts in one shard.
+pub fn of<'a>(s: &'a Snapshot, kind: &str, name: &str) -> Option<&'a BTreeMap<String, String>> {
+    s.get(kind)?.get(name)
 }

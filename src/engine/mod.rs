@@ -11,6 +11,7 @@ pub mod audit;
 pub mod backoff;
 pub mod controller;
 pub mod facts;
+pub mod fleet;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -19,7 +20,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::core::facts::Published;
-use crate::core::{Change, DesiredSet, Fact, FactFamily, KindError, Schema};
+use crate::core::{Change, DesiredSet, Fact, FactFamily, KindError, Schema, GLOBAL};
 
 pub use controller::{Controller, Engine, Runnable};
 pub use facts::Facts;
@@ -47,42 +48,98 @@ impl Waiting {
     }
 }
 
-/// Read-only context handed to [`Kind::diff`]: who we are, what other kinds published and
-/// what is desired.
+/// Read-only context handed to [`Kind::diff`]: who we are, which shard, what other kinds
+/// published and what is desired.
+///
+/// A reference by name resolves in the shard's own region first, then in the account's global
+/// services; from the global shard (a DNS record naming a load balancer), in the one region of
+/// the account that has the name. A region written with the reference picks that region.
 pub struct DiffCtx<'a> {
     pub controller_id: &'a str,
-    pub facts: &'a facts::Snapshot,
-    /// The whole desired state, to tell a reference to a resource that is still to be created
-    /// (wait for it) from one to a resource managed elsewhere (pass it through).
+    /// The shard's region, or `global` for an account's global services.
+    pub region: &'a str,
+    /// Every shard's facts of this account, by region.
+    pub facts: &'a facts::AccountSnapshot,
+    /// This shard's desired state (with an index of the account's other shards), to tell a
+    /// reference to a resource that is still to be created (wait for it) from one to a
+    /// resource managed elsewhere (pass it through).
     pub desired: &'a DesiredSet,
 }
 
 impl DiffCtx<'_> {
-    /// True when `kind`/`name` is in the desired state.
+    /// True when `kind`/`name` is desired where a reference from this shard resolves.
     pub fn is_desired(&self, kind: &str, name: &str) -> bool {
         self.desired.contains(kind, name)
+            || self.desired.contains_in(GLOBAL, kind, name)
+            || (self.region == GLOBAL && !self.desired.regions_of(kind, name).is_empty())
+    }
+
+    /// A resource's facts where a reference from this shard resolves (see the type's doc);
+    /// `region` when the reference names one.
+    fn resolve(
+        &self,
+        region: Option<&str>,
+        kind: &str,
+        name: &str,
+    ) -> Option<&BTreeMap<String, String>> {
+        let in_region = |r: &str| facts::of(self.facts.get(r)?, kind, name);
+        if let Some(r) = region {
+            return in_region(r);
+        }
+        if let Some(f) = in_region(self.region).or_else(|| in_region(GLOBAL)) {
+            return Some(f);
+        }
+        if self.region != GLOBAL {
+            return None;
+        }
+        let mut found = self
+            .facts
+            .iter()
+            .filter(|(r, _)| r.as_str() != GLOBAL)
+            .filter_map(|(_, s)| facts::of(s, kind, name));
+        match (found.next(), found.next()) {
+            (Some(f), None) => Some(f),
+            _ => None,
+        }
     }
 
     /// A fact published by another kind (or an earlier sweep of this one).
     pub fn fact(&self, fact: Fact, name: &str) -> Option<&str> {
-        facts::get(self.facts, fact.kind, name, fact.key)
+        self.fact_at(None, fact, name)
+    }
+
+    /// A fact of `name` in `region` when given (else resolved as [`DiffCtx::fact`] does).
+    pub fn fact_at(&self, region: Option<&str>, fact: Fact, name: &str) -> Option<&str> {
+        let f = self.resolve(region, fact.kind, name)?;
+        f.get(fact.key).map(String::as_str)
     }
 
     /// One member of a family of facts (e.g. one scaling policy's ARN).
     pub fn fact_in(&self, family: FactFamily, name: &str, qualifier: &str) -> Option<&str> {
-        facts::get(self.facts, family.kind, name, &family.key(qualifier))
+        let f = self.resolve(None, family.kind, name)?;
+        f.get(&family.key(qualifier)).map(String::as_str)
     }
 
-    /// The resource whose `fact` has `value` (e.g. the group of a security group id).
+    /// The resource of this shard (or the account's global services) whose `fact` has `value`
+    /// (e.g. the group of a security group id).
     pub fn named_by(&self, fact: Fact, value: &str) -> Option<&str> {
-        self.facts.get(fact.kind)?.iter().find_map(|(name, f)| {
-            (f.get(fact.key).map(String::as_str) == Some(value)).then_some(name.as_str())
+        [self.region, GLOBAL].into_iter().find_map(|r| {
+            self.facts
+                .get(r)?
+                .get(fact.kind)?
+                .iter()
+                .find_map(|(name, f)| {
+                    (f.get(fact.key).map(String::as_str) == Some(value)).then_some(name.as_str())
+                })
         })
     }
 
-    /// True once `kind` has published the facts of a listing.
+    /// True once `kind` has published the facts of a listing (in this shard, or the account's
+    /// global services).
     pub fn has_listed(&self, kind: &str) -> bool {
-        self.facts.contains_key(kind)
+        [self.region, GLOBAL]
+            .into_iter()
+            .any(|r| self.facts.get(r).is_some_and(|s| s.contains_key(kind)))
     }
 }
 

@@ -17,7 +17,7 @@ use serde::de::{Deserializer, Error as _};
 use serde_saphyr::Spanned;
 
 use crate::aws::Clients;
-use crate::core::schema::{self, unknown_kind, Derived, Registry, Schema, TagStyle};
+use crate::core::schema::{self, unknown_kind, Derived, Reference, Registry, Schema, TagStyle};
 use crate::engine::{Controller, Runnable, Settings};
 
 /// Every kind this build knows, as the loader needs them.
@@ -71,17 +71,41 @@ macro_rules! registry {
                 }
             }
 
-            fn expand(kind: &str, name: &str, spec: &serde_json::Value) -> Vec<Derived> {
+            fn expand(kind: &str, name: &str, spec: &serde_json::Value, region: &str) -> Vec<Derived> {
                 match kind {
-                    $(k if k == <$k as Schema>::NAME => schema::expand::<$k>(name, spec),)+
+                    $(k if k == <$k as Schema>::NAME => schema::expand::<$k>(name, spec, region),)+
+                    _ => Vec::new(),
+                }
+            }
+
+            fn is_global(kind: &str) -> bool {
+                match kind {
+                    $(k if k == <$k as Schema>::NAME => <$k as Schema>::GLOBAL,)+
+                    _ => false,
+                }
+            }
+
+            fn references(kind: &str, spec: &serde_json::Value) -> Vec<Reference> {
+                match kind {
+                    $(k if k == <$k as Schema>::NAME => schema::references::<$k>(spec),)+
                     _ => Vec::new(),
                 }
             }
         }
 
-        /// One controller per kind.
-        pub fn controllers(clients: &Clients, settings: &Settings) -> Vec<Box<dyn Runnable>> {
-            vec![$(Box::new(Controller::new(<$k>::new(clients), settings)),)+]
+        /// How many kinds a shard runs: the global ones, or the regional ones.
+        pub fn count(global: bool) -> usize {
+            [$(<$k as Schema>::GLOBAL),+].iter().filter(|g| **g == global).count()
+        }
+
+        /// One controller per kind of the shard: the global kinds for an account's `global`
+        /// shard, the regional ones for a region's.
+        pub fn controllers(clients: &Clients, settings: &Settings, global: bool) -> Vec<Box<dyn Runnable>> {
+            let mut out: Vec<Box<dyn Runnable>> = Vec::new();
+            $(if <$k as Schema>::GLOBAL == global {
+                out.push(Box::new(Controller::new(<$k>::new(clients), settings)));
+            })+
+            out
         }
     };
 }
@@ -97,8 +121,11 @@ registry!(
 );
 
 /// Loads the desired tree at `root` with every kind this build knows.
-pub fn load(root: &std::path::Path) -> Result<crate::core::DesiredSet, crate::desired::LoadError> {
-    crate::desired::load::<Kinds>(root)
+pub fn load(
+    root: &std::path::Path,
+    opts: &crate::desired::LoadOptions,
+) -> Result<crate::core::DesiredTree, crate::desired::LoadError> {
+    crate::desired::load::<Kinds>(root, opts)
 }
 
 #[cfg(test)]

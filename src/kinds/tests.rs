@@ -119,3 +119,103 @@ fn a_kind_without_tags_is_left_alone() {
     assert_eq!(out, spec);
     assert!(out.get("tags").is_none());
 }
+
+mod shards {
+    use crate::desired::{LoadError, LoadOptions};
+
+    fn load(files: &[(&str, &str)]) -> Result<crate::core::DesiredTree, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in files {
+            std::fs::write(dir.path().join(rel), text).unwrap();
+        }
+        let opts = LoadOptions {
+            default_region: Some("us-east-1".into()),
+        };
+        super::load(dir.path(), &opts).map_err(|e| match e {
+            LoadError::Invalid(ps) => ps.iter().map(|p| p.to_string()).collect(),
+            e => vec![e.to_string()],
+        })
+    }
+
+    fn doc(kind: &str, name: &str, metadata: &str, spec: &str) -> String {
+        format!("---\napiVersion: converge/v1\nkind: {kind}\nmetadata: {{name: {name}{metadata}}}\nspec: {spec}\n")
+    }
+
+    const LB: &str = "{listeners: [{elb_port: 80, instance_port: 80, elb_protocol: HTTP}], availability_zones: [us-east-1a], security_groups: [web]}";
+
+    #[test]
+    fn global_kinds_go_to_the_accounts_global_shard() {
+        let t = load(&[(
+            "a.yaml",
+            &(doc("IamRole", "r", ", region: eu-west-1", "{}")
+                + &doc("Queue", "q", ", region: eu-west-1", "{}")),
+        )])
+        .unwrap();
+        let shards: Vec<String> = t.shards.keys().map(|s| s.to_string()).collect();
+        assert_eq!(shards, vec!["default/eu-west-1", "default/global"]);
+    }
+
+    #[test]
+    fn a_security_group_of_another_region_cannot_be_used() {
+        let e = load(&[(
+            "a.yaml",
+            &(doc(
+                "SecurityGroup",
+                "web",
+                ", region: eu-west-1",
+                "{description: w}",
+            ) + &doc("LoadBalancer", "lb", ", region: us-east-1", LB)),
+        )])
+        .unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("security_groups: SecurityGroup `web` is desired in eu-west-1 (")
+                && e[0].contains("not in us-east-1"),
+            "{e:?}"
+        );
+        // In its own region it is fine.
+        load(&[(
+            "a.yaml",
+            &(doc("SecurityGroup", "web", "", "{description: w}")
+                + &doc("LoadBalancer", "lb", "", LB)),
+        )])
+        .unwrap();
+    }
+
+    #[test]
+    fn a_record_names_the_region_when_the_load_balancer_name_is_in_several() {
+        let both = doc(
+            "SecurityGroup",
+            "web",
+            ", region: us-east-1",
+            "{description: w}",
+        ) + &doc(
+            "SecurityGroup",
+            "web",
+            ", region: eu-west-1",
+            "{description: w}",
+        ) + &doc("LoadBalancer", "lb", ", region: us-east-1", LB)
+            + &doc(
+                "LoadBalancer",
+                "lb",
+                ", region: eu-west-1",
+                &LB.replace("us-east-1a", "eu-west-1a"),
+            );
+        let record = |v: &str| {
+            doc(
+                "DnsRecord",
+                "www.example.com.",
+                "",
+                &format!("{{type: CNAME, values: ['{v}']}}"),
+            )
+        };
+        let e = load(&[("a.yaml", &(both.clone() + &record("loadbalancer:lb")))]).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("LoadBalancer `lb` is desired in several regions of account `default`")
+                && e[0].contains("loadbalancer:<region>/lb"),
+            "{e:?}"
+        );
+        load(&[("a.yaml", &(both + &record("loadbalancer:eu-west-1/lb")))]).unwrap();
+    }
+}

@@ -25,20 +25,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// Partition infixes in region names (`us-gov-west-1`, `us-iso-east-1`, ...).
-const PARTITIONS: &[&str] = &["gov", "isob", "isoe", "isof", "iso"];
-/// The direction part of AWS region names, longest first (so `northeast` wins over `north`).
-const DIRECTIONS: &[&str] = &[
-    "northeast",
-    "northwest",
-    "southeast",
-    "southwest",
-    "central",
-    "north",
-    "south",
-    "east",
-    "west",
-];
+pub use crate::core::shard::{region_from_short, region_short, validate_region};
 
 /// The grains of a service instance (or of one of its hosts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,50 +75,6 @@ impl Grains {
     /// `service/instance`, as shown in messages.
     pub fn instance_id(&self) -> String {
         format!("{}/{}", self.service_name, self.service_instance)
-    }
-}
-
-/// `us-east-1` → `useast1`.
-pub fn region_short(region: &str) -> String {
-    region.replace('-', "")
-}
-
-/// `useast1` → `us-east-1`; `None` if it does not look like a short AWS region name.
-pub fn region_from_short(short: &str) -> Option<String> {
-    let digits_at = short.find(|c: char| c.is_ascii_digit())?;
-    let (letters, digits) = short.split_at(digits_at);
-    if !digits.bytes().all(|b| b.is_ascii_digit()) || letters.len() < 3 {
-        return None;
-    }
-    if !letters.bytes().all(|b| b.is_ascii_lowercase()) {
-        return None;
-    }
-    let (country, rest) = letters.split_at(2);
-    let (partition, direction) = match PARTITIONS.iter().find(|p| {
-        rest.strip_prefix(*p)
-            .is_some_and(|d| DIRECTIONS.contains(&d))
-    }) {
-        Some(p) => (Some(*p), &rest[p.len()..]),
-        None => (None, rest),
-    };
-    if !DIRECTIONS.contains(&direction) {
-        return None;
-    }
-    Some(match partition {
-        Some(p) => format!("{country}-{p}-{direction}-{digits}"),
-        None => format!("{country}-{direction}-{digits}"),
-    })
-}
-
-/// Checks an AWS region name: `xx-[partition-]direction-N` (`us-east-1`, `us-gov-west-1`).
-pub fn validate_region(region: &str) -> Result<(), String> {
-    let ok = region_from_short(&region_short(region)).as_deref() == Some(region);
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{region}` is not an AWS region name (like us-east-1 or eu-central-1)"
-        ))
     }
 }
 

@@ -6,9 +6,15 @@
 //! # desired/myapp/service.yaml
 //! service_name: myapp          # optional; default: the directory's name
 //! instances:
-//!   testing: {region: us-east-1}
-//!   production: {region: us-east-1}
+//!   testing: {region: us-east-1}                     # the default account
+//!   production: {region: us-east-1, account: prod}  # an alias of accounts.yaml
+//! shared: {account: prod, region: us-east-1}         # optional: where shared/ goes
 //! ```
+//!
+//! What an instance renders is placed in the instance's account and region. What `shared/`
+//! renders goes where its `metadata` says, else where `shared` says, else to every account
+//! and region the service's instances use (one copy per shard: a service-wide security group
+//! exists wherever the service's instances are).
 //!
 //! Every manifest file below it (except `service.yaml`, `values.yaml` and the `values/`
 //! directory) is a template rendered once per instance, except those in `shared/`, which are
@@ -25,6 +31,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::naming::{self, Grains};
+use crate::core::shard::validate_alias;
 use crate::core::source::{strip_location, yaml_options, Origin, Problem};
 
 /// The file that makes a directory a service directory.
@@ -44,14 +51,43 @@ pub struct Service {
     pub name: String,
     /// By instance name.
     pub instances: Vec<Instance>,
+    /// `shared.account` / `shared.region`: where `shared/` templates' resources go.
+    pub shared_account: Option<String>,
+    pub shared_region: Option<String>,
 }
 
 /// One instance of a service.
 #[derive(Debug, Clone)]
 pub struct Instance {
     pub grains: Grains,
+    /// The account alias (`None`: the tree's default account).
+    pub account: Option<String>,
     /// Where the instance is declared.
     pub origin: Origin,
+}
+
+/// Where a resource goes: (account alias, region); `None` for the tree's default.
+pub type Placement = (Option<String>, Option<String>);
+
+impl Service {
+    /// Where `shared/` resources go: where `shared` says, else every distinct account and
+    /// region of the instances (the default account and region for a service without any).
+    pub fn shared_placements(&self) -> Vec<Placement> {
+        if self.shared_account.is_some() || self.shared_region.is_some() {
+            return vec![(self.shared_account.clone(), self.shared_region.clone())];
+        }
+        let mut out: Vec<Placement> = Vec::new();
+        for i in &self.instances {
+            let p = (i.account.clone(), Some(i.grains.region.clone()));
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        if out.is_empty() {
+            out.push((None, None));
+        }
+        out
+    }
 }
 
 #[derive(Deserialize)]
@@ -60,11 +96,24 @@ struct ServiceFile {
     #[serde(default)]
     service_name: Option<Spanned<String>>,
     instances: BTreeMap<String, Spanned<Option<InstanceFile>>>,
+    #[serde(default)]
+    shared: Option<PlacementFile>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InstanceFile {
+    #[serde(default)]
+    region: Option<Spanned<String>>,
+    #[serde(default)]
+    account: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlacementFile {
+    #[serde(default)]
+    account: Option<Spanned<String>>,
     #[serde(default)]
     region: Option<Spanned<String>>,
 }
@@ -133,14 +182,33 @@ pub fn read_service(dir: &Path, file: &Path, text: &str) -> Result<Service, Vec<
             problems.push(here(e));
             continue;
         }
-        let Some(region) = decl.value.and_then(|d| d.region) else {
+        let (region, account) = match decl.value {
+            Some(d) => (d.region, d.account),
+            None => (None, None),
+        };
+        let Some(region) = region else {
             problems.push(here(format!(
                 "instance `{instance}` has no `region` (e.g. `{instance}: {{region: us-east-1}}`)"
             )));
             continue;
         };
+        if let Some(Err(e)) = account.as_ref().map(|a| validate_alias(&a.value)) {
+            let a = account.as_ref().map(|a| &a.referenced);
+            let (line, column) = a.map_or((origin.line, origin.column), |l| (l.line(), l.column()));
+            problems.push(Problem::at(
+                file,
+                line,
+                column,
+                format!("instance `{instance}`: {e}"),
+            ));
+            continue;
+        }
         match Grains::for_instance(&name, &instance, &region.value) {
-            Ok(grains) => instances.push(Instance { grains, origin }),
+            Ok(grains) => instances.push(Instance {
+                grains,
+                account: account.map(|a| a.value),
+                origin,
+            }),
             Err(e) => problems.push(Problem::at(
                 file,
                 region.referenced.line().max(1),
@@ -149,12 +217,37 @@ pub fn read_service(dir: &Path, file: &Path, text: &str) -> Result<Service, Vec<
             )),
         }
     }
+    let (mut shared_account, mut shared_region) = (None, None);
+    if let Some(shared) = parsed.shared {
+        if let Some(a) = shared.account {
+            match validate_alias(&a.value) {
+                Ok(()) => shared_account = Some(a.value),
+                Err(e) => problems.push(at(
+                    a.referenced.line(),
+                    a.referenced.column(),
+                    format!("shared.account: {e}"),
+                )),
+            }
+        }
+        if let Some(r) = shared.region {
+            match naming::validate_region(&r.value) {
+                Ok(()) => shared_region = Some(r.value),
+                Err(e) => problems.push(at(
+                    r.referenced.line(),
+                    r.referenced.column(),
+                    format!("shared.region: {e}"),
+                )),
+            }
+        }
+    }
     if problems.is_empty() {
         Ok(Service {
             dir: dir.to_path_buf(),
             file: file.to_path_buf(),
             name,
             instances,
+            shared_account,
+            shared_region,
         })
     } else {
         Err(problems)

@@ -34,6 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("salt", &["core", "desired", "template", "kinds"]),
     ("cli", &["core", "aws"]),
+    ("supervisor", &["core", "engine", "aws", "kinds", "metrics"]),
     ("lib", &["*"]),
 ];
 

@@ -122,15 +122,28 @@ fn validate_reports_every_error_with_file_line_and_column() {
 
 #[test]
 fn validate_accepts_the_examples() {
+    for tree in ["examples", "estate"] {
+        let dir = format!("{}/desired/{tree}", env!("CARGO_MANIFEST_DIR"));
+        let out = converge(AREA, &["validate", "--desired", &dir]);
+        assert_eq!(out.status.code(), Some(0), "{tree}: {}", stderr(&out));
+    }
     let out = converge(
         AREA,
         &[
             "validate",
             "--desired",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/desired"),
+            &format!("{}/desired/estate", env!("CARGO_MANIFEST_DIR")),
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for shard in [
+        "prod/eu-west-1: 10",
+        "prod/global: 2",
+        "shared/global: 2",
+        "shared/us-east-1: 10",
+    ] {
+        assert!(text.contains(&format!("  {shard} resource(s)")), "{text}");
+    }
 }
 
 #[test]

@@ -62,7 +62,7 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
+    assert!(text.contains("SUCCESS: 10 rules found"), "{text}");
 }
 
 #[tokio::test]

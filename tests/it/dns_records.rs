@@ -296,7 +296,7 @@ async fn a_repointed_cname_is_corrected_on_resync_and_counted_as_drift() {
     });
     run.wait_for("the correction in /status", 10, |r| {
         let status = r.status();
-        let x = &status["kinds"]["DnsRecord"]["resources"][0];
+        let x = &kind_status(&status, "DnsRecord")["resources"][0];
         x["name"] == www.as_str() && x["state"] == "converged" && x["last_change"].is_string()
     });
 }
@@ -609,7 +609,7 @@ async fn a_value_naming_a_desired_but_missing_load_balancer_waits_for_it() {
     );
     let want = format!("LoadBalancer/{lb}");
     run.wait_for("the record waiting for its load balancer", 30, |r| {
-        r.status()["kinds"]["DnsRecord"]["resources"]
+        r.kind_status("DnsRecord")["resources"]
             .as_array()
             .and_then(|a| a.iter().find(|x| x["name"] == www.as_str()))
             .is_some_and(|x| x["waiting_for"] == want.as_str() && x["state"] == "pending")

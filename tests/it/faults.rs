@@ -56,19 +56,6 @@ fn local_stack(prefix: &str) -> Desired {
     d
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// The reference stack (desired/examples: the seed's `myapp` service with the shared base
 /// group and values), its `testing` instance, renamed so every resource name starts with
 /// `prefix` (the service is renamed to `prefix`: letters and digits only). Its DNS records need
@@ -134,11 +121,17 @@ fn stack_prefix(what: &str) -> String {
 
 /// Desired resources by kind → names, as converge loads them.
 fn desired_names(dir: &Path) -> BTreeMap<String, Vec<String>> {
-    let set = converge::kinds::load(dir).expect("the test tree is valid");
-    set.resources
-        .iter()
-        .map(|(k, m)| (k.clone(), m.keys().cloned().collect()))
-        .collect()
+    let opts = converge::desired::LoadOptions {
+        default_region: Some("us-east-1".into()),
+    };
+    let tree = converge::kinds::load(dir, &opts).expect("the test tree is valid");
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for set in tree.shards.values() {
+        for (k, m) in &set.resources {
+            out.entry(k.clone()).or_default().extend(m.keys().cloned());
+        }
+    }
+    out
 }
 
 /// Every resource in moto whose name starts with `prefix`, by kind → name → how many exist
@@ -433,8 +426,11 @@ async fn a_service_down_fails_only_its_kind_and_recovers_within_one_backoff_cap(
     let (_, body) = run.get("/readyz");
     let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
     let not_ready = ready["not_ready"].as_array().unwrap();
-    assert_eq!(not_ready.len(), 1, "only MetricAlarm is failing: {body}");
-    let err = not_ready[0]["error"].as_str().unwrap_or_default();
+    assert_eq!(not_ready.len(), 1, "only one shard is not ready: {body}");
+    assert_eq!(not_ready[0]["shard"], "default/us-east-1", "{body}");
+    let kinds = not_ready[0]["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 1, "only MetricAlarm is failing: {body}");
+    let err = kinds[0]["error"].as_str().unwrap_or_default();
     assert!(
         err.contains("DescribeAlarms") && err.contains("ServiceUnavailable"),
         "the reason names the call and AWS's error: {body}"
@@ -516,7 +512,7 @@ async fn a_hung_connection_is_bounded_by_timeouts_and_never_stalls_the_kind() {
     let three = started.elapsed();
     assert!(proxy.injected("hang") >= 3, "{}", proxy.summary());
     let status = run.status();
-    let err = status["kinds"]["MetricAlarm"]["last_error"]
+    let err = kind_status(&status, "MetricAlarm")["last_error"]
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -577,7 +573,7 @@ async fn access_denied_and_expired_credentials_are_terminal_with_no_retry_storm(
         r.metric("converge_resources{kind=\"Queue\",state=\"failed\"}") == 1.0
     });
     let status = run.status();
-    let q = &status["kinds"]["Queue"]["resources"][0];
+    let q = &kind_status(&status, "Queue")["resources"][0];
     assert_eq!(q["error_class"], "terminal", "{status}");
     let msg = q["last_error"].as_str().unwrap_or_default();
     assert!(

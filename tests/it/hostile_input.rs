@@ -290,7 +290,7 @@ async fn a_reference_to_a_missing_resource_waits_and_says_where_it_was_written()
     );
     run.wait_sweeps("MetricAlarm", 2.0, 20);
     let status = run.status();
-    let r = &status["kinds"]["MetricAlarm"]["resources"][0];
+    let r = &kind_status(&status, "MetricAlarm")["resources"][0];
     assert_eq!(r["state"], "pending", "{status}");
     assert!(
         r["waiting_for"]
@@ -791,7 +791,7 @@ fn the_loader_survives_random_trees() {
                 }
                 write_atomic(&dir.path().join(rel), &text);
             }
-            match converge::kinds::load(dir.path()) {
+            match converge::kinds::load(dir.path(), &converge::desired::LoadOptions::default()) {
                 Ok(_) => {}
                 Err(converge::desired::LoadError::Invalid(problems)) => {
                     prop_assert!(!problems.is_empty());

@@ -229,7 +229,7 @@ fn iam_calls(out: &std::process::Output) -> String {
         .lines()
         .find(|l| l.starts_with("AWS API calls:"))
         .unwrap_or_default()
-        .split([',', '('])
+        .split([',', '(', ')'])
         .map(str::trim)
         .filter(|p| p.starts_with("IAM."))
         .collect::<Vec<_>>()

@@ -170,19 +170,6 @@ fn what_cannot_be_converted_is_listed_and_the_rest_is_written() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// Empties moto (every service, every region): `POST /moto-api/reset`.
 fn reset_moto() {
     let addr = moto(AREA)

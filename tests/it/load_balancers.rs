@@ -608,7 +608,7 @@ async fn cnames_become_dns_records_pointing_at_the_load_balancer() {
     let plan = converge(AREA, &["plan", "--desired", &dir, "--controller-id", &id]);
     assert!(
         stdout(&plan).contains(&format!(
-            "DnsRecord {record}: waiting for LoadBalancer/{name}"
+            "DnsRecord {record}: waiting for LoadBalancer/us-east-1/{name}"
         )),
         "{}",
         stdout(&plan)

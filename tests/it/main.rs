@@ -34,4 +34,5 @@ mod metric_alarms;
 mod queues;
 mod reference_stack;
 mod security_groups;
+mod shards;
 mod templates;

@@ -146,7 +146,7 @@ async fn an_alarm_naming_a_missing_scaling_policy_waits_and_says_for_what() {
     );
     run.wait_sweeps("MetricAlarm", 3.0, 20);
     let status = run.status();
-    let r = &status["kinds"]["MetricAlarm"]["resources"][0];
+    let r = &kind_status(&status, "MetricAlarm")["resources"][0];
     assert_eq!(r["state"], "pending", "{status}");
     assert_eq!(
         r["waiting_for"], "AutoScalingGroup/no-such-group scaling policy ScaleUp",

@@ -228,7 +228,7 @@ async fn drift_is_corrected_within_one_resync_and_no_change_sweeps_write_nothing
     );
     // AWS shows the correction a moment before converge's verifying sweep records it.
     let work_status = |r: &Running| {
-        r.status()["kinds"]["Queue"]["resources"]
+        r.kind_status("Queue")["resources"]
             .as_array()
             .unwrap()
             .iter()
@@ -420,7 +420,7 @@ async fn observe_only_reports_the_plan_and_changes_nothing() {
         1.0
     );
     let status = run.status();
-    let r = &status["kinds"]["Queue"]["resources"][0];
+    let r = &kind_status(&status, "Queue")["resources"][0];
     assert_eq!(r["pending_changes"][0]["action"], "create", "{status}");
     assert_eq!(status["observe_only"], true);
 }

@@ -15,19 +15,6 @@ use crate::common::*;
 /// The area of these tests: it picks their moto server (see `common`).
 const AREA: Area = area!();
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// `("Service.Operation")` from every `AWS API calls:` line in `text`.
 fn operations(text: &str) -> BTreeSet<String> {
     let mut ops = BTreeSet::new();
@@ -81,8 +68,8 @@ async fn the_reference_stack_converges_recovers_and_rolls() {
         .expect("pre-existing hosted zone");
     let tree = tempfile::tempdir().unwrap();
     copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("desired"),
-        tree.path(),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("desired/examples"),
+        &tree.path().join("examples"),
     );
     let dir = tree.path().join("examples").display().to_string();
     let id = "reference";
@@ -306,10 +293,21 @@ async fn the_reference_stack_converges_recovers_and_rolls() {
     );
     run.wait_for("every resource converged again", 60, |r| {
         let s = r.status();
-        let kinds = s["kinds"].as_object().cloned().unwrap_or_default();
+        let kinds: Vec<serde_json::Value> = s["shards"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|sh| {
+                sh["kinds"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_values()
+            })
+            .collect();
         !kinds.is_empty()
             && kinds
-                .values()
+                .iter()
                 .all(|k| k["swept"] == true && k["pending"] == 0 && k["failed"] == 0)
             && r.metric("converge_changes_applied_total{action=\"create\",kind=\"Queue\"}") >= 1.0
             && r.metric("converge_changes_applied_total{action=\"create\",kind=\"LoadBalancer\"}")

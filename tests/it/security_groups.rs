@@ -108,7 +108,7 @@ fn sg_errors(run: &Running) -> f64 {
 
 fn resource(run: &Running, name: &str) -> serde_json::Value {
     let status = run.status();
-    status["kinds"]["SecurityGroup"]["resources"]
+    kind_status(&status, "SecurityGroup")["resources"]
         .as_array()
         .and_then(|a| a.iter().find(|r| r["name"] == name).cloned())
         .unwrap_or(serde_json::Value::Null)

@@ -147,19 +147,18 @@ fn render_prints_what_plan_sees_and_it_loads_back() {
     );
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        stderr(&out).contains("instance myapp/testing is in us-east-1: its ")
-            && stderr(&out).contains("left to a controller for that region"),
+        stderr(&out).contains("shard default/us-east-1 left out (--region): "),
         "{}",
         stderr(&out)
     );
     assert!(
-        !stdout(&out).contains("myapp-testing-useast1"),
-        "{}",
+        !stdout(&out).contains("kind: LoadBalancer") && stdout(&out).contains("kind: IamRole"),
+        "the region's shards and the global services (IAM, Route 53): {}",
         stdout(&out)
     );
     assert!(
-        stdout(&out).contains("name: base\n"),
-        "plain files stay: {}",
+        !stdout(&out).contains("name: base\n"),
+        "a plain file goes to the tree's only region, left out too: {}",
         stdout(&out)
     );
 }
@@ -258,7 +257,7 @@ fn service_tree(service: &str) -> Desired {
 }
 
 #[tokio::test]
-async fn apply_renders_each_instance_of_the_controllers_region_with_standard_tags() {
+async fn apply_renders_every_instance_in_its_own_region_with_standard_tags() {
     let sqs = sqs(AREA).await;
     let service = unique("svc");
     let id = unique("ctl");
@@ -275,11 +274,10 @@ async fn apply_renders_each_instance_of_the_controllers_region_with_standard_tag
         stderr(&out)
     );
     assert!(
-        stderr(&out).contains(&format!(
-            "instance {service}/production is in us-west-2: its 2 resource(s) are left to a controller for that region"
-        )),
-        "{}",
-        stderr(&out)
+        stdout(&out).contains("== default/us-west-2 ==")
+            && stdout(&out).contains("== default/us-east-1 =="),
+        "one controller applies every region's instances: {}",
+        stdout(&out)
     );
     let cluster = format!("{service}-testing-useast1");
     let tags = queue_tags(&sqs, &format!("{cluster}-work")).await;
@@ -291,11 +289,19 @@ async fn apply_renders_each_instance_of_the_controllers_region_with_standard_tag
     assert_eq!(tags["service_group"], format!("{service}-testing"));
     assert_eq!(tags["region"], "us-east-1");
     assert_eq!(tags["converge:managed-by"], id);
+    let production = format!("{service}-production-uswest2-work");
     assert!(
-        queue_url(&sqs, &format!("{service}-production-uswest2-work"))
-            .await
-            .is_none(),
-        "the other region's instance is not created here"
+        queue_url(&sqs, &production).await.is_none(),
+        "the other region's instance is not created in this one"
+    );
+    let west = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk_config(AREA))
+            .region(aws_sdk_sqs::config::Region::new("us-west-2"))
+            .build(),
+    );
+    assert!(
+        queue_url(&west, &production).await.is_some(),
+        "but in its own"
     );
 
     let asg = aws_sdk_autoscaling::Client::new(&sdk_config(AREA));
@@ -415,7 +421,9 @@ async fn a_broken_template_keeps_the_last_good_state_under_run() {
     let more = format!("{service}-testing-useast1-more");
     run.wait_for("the new queue", 30, |r| {
         r.metric("converge_desired_valid") == 1.0
-            && r.metric("converge_resources{kind=\"Queue\",state=\"converged\"}") >= 2.0
+            && r.metric(
+                "converge_resources{kind=\"Queue\",region=\"us-east-1\",state=\"converged\"}",
+            ) >= 2.0
     });
     assert!(queue_url(&sqs, &more).await.is_some());
     assert!(queue_url(&sqs, &work).await.is_some());

@@ -28,10 +28,7 @@ pub(super) async fn apply_resource<K: Kind>(
         return done(outcome, Vec::new());
     };
     if drift {
-        eng.metrics
-            .drift_detected
-            .with_label_values(&[K::NAME])
-            .inc();
+        eng.metrics.drift(eng.labels(K::NAME)).inc();
         tracing::warn!(kind = K::NAME, name = %name, "drift detected: resource changed out of band");
     }
     if !mutate {
@@ -94,6 +91,7 @@ async fn apply_one<K: Kind>(
     let fields = change.fields();
     eng.audit.record(
         &eng.settings.controller_id,
+        &eng.shard_name,
         ctx.desired.revision.as_deref(),
         K::NAME,
         name,
@@ -103,8 +101,7 @@ async fn apply_one<K: Kind>(
     );
     if res.is_ok() {
         eng.metrics
-            .changes_applied
-            .with_label_values(&[K::NAME, change.action().as_str()])
+            .changes(eng.labels(K::NAME), change.action().as_str())
             .inc();
         eng.record_applied(AppliedChange {
             kind: K::NAME,

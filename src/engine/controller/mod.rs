@@ -32,7 +32,7 @@ use super::{Kind, Mode, Settings};
 use crate::core::{DesiredRx, DesiredSet};
 use track::{Meta, Track};
 
-pub use shared::{AppliedChange, Engine};
+pub use shared::{AppliedChange, Engine, FirstListings};
 
 /// A controller with its kind erased, so the registry can hold every kind in one list.
 pub trait Runnable: Send {
@@ -104,7 +104,7 @@ impl<K: Kind> Controller<K> {
     /// they wait for appeared, changes to verify). Only `run` targets; it keeps a full sweep
     /// every --resync for drift. `plan` sweeps once; `apply` until [`Controller::done`].
     async fn run_loop(mut self, eng: Arc<Engine>) {
-        eng.metrics.init_kind(K::NAME);
+        eng.metrics.init_kind(eng.labels(K::NAME));
         eng.status.register(K::NAME);
         let mut inputs = Inputs {
             desired: eng.desired.clone(),

@@ -49,8 +49,7 @@ impl<K: Kind> Controller<K> {
             }
             if let Err(e) = self.delete_one(eng, desired, name, live).await {
                 eng.metrics
-                    .reconcile_errors
-                    .with_label_values(&[K::NAME, e.class.as_str()])
+                    .errors(eng.labels(K::NAME), e.class.as_str())
                     .inc();
                 self.prune
                     .push(PruneStatus::new(name, PruneState::Failed, e.message));
@@ -81,6 +80,7 @@ impl<K: Kind> Controller<K> {
             .observe(started.elapsed().as_secs_f64());
         eng.audit.record(
             &eng.settings.controller_id,
+            &eng.shard_name,
             desired.revision.as_deref(),
             K::NAME,
             name,
@@ -89,10 +89,7 @@ impl<K: Kind> Controller<K> {
             &res,
         );
         if res.is_ok() {
-            eng.metrics
-                .changes_applied
-                .with_label_values(&[K::NAME, "delete"])
-                .inc();
+            eng.metrics.changes(eng.labels(K::NAME), "delete").inc();
             eng.record_applied(AppliedChange {
                 kind: K::NAME,
                 name: name.to_string(),

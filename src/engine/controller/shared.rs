@@ -8,12 +8,13 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::core::shard::{ShardId, IMPLICIT_ACCOUNT};
 use crate::core::{Action, DesiredRx, FieldChange};
 use crate::engine::audit::AuditLog;
 use crate::engine::facts::Facts;
 use crate::engine::status::StatusStore;
 use crate::engine::Settings;
-use crate::metrics::Metrics;
+use crate::metrics::{KindLabels, Metrics};
 
 /// The longest a kind's first sweep waits for the other kinds' first listings.
 const FIRST_LISTING_WAIT: Duration = Duration::from_secs(20);
@@ -29,8 +30,12 @@ pub struct AppliedChange {
     pub fields: Vec<FieldChange>,
 }
 
-/// Everything the controllers share.
+/// Everything the controllers of one shard share.
 pub struct Engine {
+    /// The account and region (or `global`) this engine reconciles.
+    pub shard: ShardId,
+    /// `shard` as text, as logs and audit records name it.
+    pub shard_name: String,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
     pub status: StatusStore,
@@ -40,10 +45,9 @@ pub struct Engine {
     /// Every change applied since start (bounded: the newest 10,000).
     pub applied: Mutex<Vec<AppliedChange>>,
     /// Where mutating changes are recorded (besides the log).
-    pub audit: AuditLog,
-    /// How many kinds run (set with [`Engine::with_kinds`]), and how many have listed once.
-    kinds_total: AtomicUsize,
-    first_listings: watch::Sender<usize>,
+    pub audit: Arc<AuditLog>,
+    /// How many kinds have listed once, of how many (this shard's, or the account's).
+    first_listings: Arc<FirstListings>,
     /// (desired generation, deletions taken in it).
     deletions: Mutex<(u64, u32)>,
 }
@@ -56,6 +60,8 @@ impl Engine {
         shutdown: watch::Receiver<bool>,
     ) -> Engine {
         Engine {
+            shard: ShardId::new(IMPLICIT_ACCOUNT, "local"),
+            shard_name: format!("{IMPLICIT_ACCOUNT}/local"),
             settings,
             metrics,
             status: StatusStore::default(),
@@ -63,9 +69,8 @@ impl Engine {
             desired,
             shutdown,
             applied: Mutex::new(Vec::new()),
-            audit: AuditLog::default(),
-            kinds_total: AtomicUsize::new(0),
-            first_listings: watch::channel(0).0,
+            audit: Arc::new(AuditLog::default()),
+            first_listings: Arc::new(FirstListings::default()),
             deletions: Mutex::new((0, 0)),
         }
     }
@@ -73,12 +78,38 @@ impl Engine {
     /// How many kind controllers will run: each waits (bounded) for all of them to list once
     /// before its first diff, so cross-kind references resolve on the first sweep.
     pub fn with_kinds(self, n: usize) -> Engine {
-        self.kinds_total.store(n, Ordering::Relaxed);
+        self.first_listings.expect(n);
         self
     }
 
+    /// Waits, before the first diff, for the first listings of every kind `first` counts (the
+    /// account's shards share one, so a DNS record of the global services sees the load
+    /// balancers of every region listed). The caller declares what it expects.
+    pub fn with_first_listings(mut self, first: Arc<FirstListings>) -> Engine {
+        self.first_listings = first;
+        self
+    }
+
+    /// Reconciles `shard`, sharing `facts` (the account's store) with the account's other
+    /// shards.
+    pub fn in_shard(mut self, shard: ShardId, facts: &Facts) -> Engine {
+        self.facts = facts.for_region(&shard.region);
+        self.shard_name = shard.to_string();
+        self.shard = shard;
+        self
+    }
+
+    /// The labels of `kind`'s series in this shard.
+    pub fn labels<'a>(&'a self, kind: &'a str) -> KindLabels<'a> {
+        KindLabels {
+            account: &self.shard.account,
+            region: &self.shard.region,
+            kind,
+        }
+    }
+
     /// Records mutating changes in `audit` too.
-    pub fn with_audit(mut self, audit: AuditLog) -> Engine {
+    pub fn with_audit(mut self, audit: Arc<AuditLog>) -> Engine {
         self.audit = audit;
         self
     }
@@ -109,13 +140,47 @@ impl Engine {
 
     /// Counts a kind's first listing (successful or not).
     pub(super) fn count_first_listing(&self) {
-        self.first_listings.send_modify(|n| *n += 1);
+        self.first_listings.count(1);
     }
 
-    /// Waits until every kind has listed once, or `FIRST_LISTING_WAIT` has passed.
+    /// Waits until every kind has listed once, or `FIRST_LISTING_WAIT` has passed (or
+    /// shutdown).
     pub(super) async fn every_kind_listed(&self) {
-        let total = self.kinds_total.load(Ordering::Relaxed);
-        let mut rx = self.first_listings.subscribe();
-        let _ = tokio::time::timeout(FIRST_LISTING_WAIT, rx.wait_for(|n| *n >= total)).await;
+        let mut shutdown = self.shutdown.clone();
+        tokio::select! {
+            _ = self.first_listings.wait(FIRST_LISTING_WAIT) => {}
+            _ = shutdown.wait_for(|s| *s) => {}
+        }
+    }
+}
+
+/// The first listings of a group of kinds: how many are expected, how many happened.
+#[derive(Default)]
+pub struct FirstListings {
+    expected: AtomicUsize,
+    done: watch::Sender<usize>,
+}
+
+impl FirstListings {
+    /// `n` more kinds will list.
+    pub fn expect(&self, n: usize) {
+        self.expected.fetch_add(n, Ordering::Relaxed);
+        self.done.send_modify(|_| {});
+    }
+
+    /// `n` kinds listed once (or will never: a shard that could not start).
+    pub fn count(&self, n: usize) {
+        self.done.send_modify(|d| *d += n);
+    }
+
+    /// Until every expected kind has listed, at most `limit`.
+    pub async fn wait(&self, limit: Duration) {
+        let mut rx = self.done.subscribe();
+        let expected = &self.expected;
+        let _ = tokio::time::timeout(
+            limit,
+            rx.wait_for(|d| *d >= expected.load(Ordering::Relaxed)),
+        )
+        .await;
     }
 }

@@ -219,6 +219,7 @@ impl<K: Kind> Controller<K> {
         let facts = eng.facts.snapshot();
         let ctx = DiffCtx {
             controller_id: &eng.settings.controller_id,
+            region: eng.facts.region(),
             facts: &facts,
             desired,
         };
@@ -255,7 +256,7 @@ impl<K: Kind> Controller<K> {
     fn listing_worked(&mut self, eng: &Engine) {
         self.kind_backoff.forget(&());
         self.listing_terminal = false;
-        eng.metrics.kind_ready.with_label_values(&[K::NAME]).set(1);
+        eng.metrics.kind_ready(eng.labels(K::NAME)).set(1);
     }
 
     /// Publishes the facts of what was observed. A full listing replaces what the kind
@@ -279,7 +280,7 @@ impl<K: Kind> Controller<K> {
         }
         if !listing.touched.is_empty() {
             let current = eng.facts.snapshot();
-            let mine = current.get(K::NAME);
+            let mine = eng.facts.own(&current).and_then(|s| s.get(K::NAME));
             for n in listing
                 .touched
                 .iter()

@@ -111,8 +111,7 @@ impl<K: Kind> Controller<K> {
             }
             Outcome::Failed(e) => {
                 eng.metrics
-                    .reconcile_errors
-                    .with_label_values(&[K::NAME, e.class.as_str()])
+                    .errors(eng.labels(K::NAME), e.class.as_str())
                     .inc();
                 let delay = self.backoffs.failed(&name, e.class.is_final(), now);
                 tracing::warn!(kind = K::NAME, name = %name, class = e.class.as_str(), retry_in = ?delay, error = %e, "reconcile failed");
@@ -150,15 +149,13 @@ impl<K: Kind> Controller<K> {
         let terminal = e.class == ErrorClass::Terminal;
         self.listing_terminal = terminal;
         eng.metrics
-            .reconcile_errors
-            .with_label_values(&[K::NAME, e.class.as_str()])
+            .errors(eng.labels(K::NAME), e.class.as_str())
             .inc();
-        eng.metrics.kind_ready.with_label_values(&[K::NAME]).set(0);
+        eng.metrics.kind_ready(eng.labels(K::NAME)).set(0);
         let delay = self.kind_backoff.failed(&(), terminal, Instant::now());
         tracing::warn!(kind = K::NAME, class = e.class.as_str(), retry_in = ?delay, error = %e, "cannot observe kind; nothing changed, nothing deleted");
         eng.metrics
-            .sweep_duration
-            .with_label_values(&[K::NAME])
+            .sweep_duration(eng.labels(K::NAME))
             .observe(started.elapsed().as_secs_f64());
         eng.status.update(K::NAME, |s| {
             s.ready = false;
@@ -198,19 +195,17 @@ impl<K: Kind> Controller<K> {
             (State::Pending, pending),
             (State::Failed, failed),
         ] {
-            m.resources
-                .with_label_values(&[K::NAME, state.as_str()])
+            m.resources(eng.labels(K::NAME), state.as_str())
                 .set(n as i64);
         }
-        m.sweep_duration
-            .with_label_values(&[K::NAME])
+        m.sweep_duration(eng.labels(K::NAME))
             .observe(started.elapsed().as_secs_f64());
         let now = SystemTime::now();
         let unix = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_secs();
-        m.last_sweep.with_label_values(&[K::NAME]).set(unix as i64);
+        m.last_sweep(eng.labels(K::NAME)).set(unix as i64);
         let prune = self.prune.clone();
         eng.status.update(K::NAME, move |s: &mut KindStatus| {
             s.swept = true;

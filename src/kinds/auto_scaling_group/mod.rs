@@ -124,7 +124,7 @@ pub mod user_data;
 use crate::aws::Clients;
 use crate::core::facts::Published;
 use crate::core::schema::TagStyle;
-use crate::core::{KindError, Schema, MANAGED_BY_TAG};
+use crate::core::{KindError, Reference, Schema, MANAGED_BY_TAG};
 use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 use crate::kinds::common::errors::{ErrorCodes, NotFound};
 use crate::kinds::common::refs;
@@ -165,6 +165,10 @@ impl Schema for AutoScalingGroup {
     const NAME: &'static str = refs::auto_scaling_group::KIND;
     const TAGS: TagStyle = TagStyle::List;
     type Spec = AutoScalingGroupSpec;
+
+    fn references(spec: &AutoScalingGroupSpec) -> Vec<Reference> {
+        spec::references(spec)
+    }
 
     fn validate_name(name: &str) -> Result<(), String> {
         if name.is_empty() || name.chars().count() > 255 {

@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use super::policies::{self, ScalingPolicySpec};
 use super::user_data;
+use crate::core::Reference;
 use crate::kinds::common::scalar::{CommaList, Scalar};
-use crate::kinds::common::tags;
+use crate::kinds::common::{refs, tags};
 
 /// Auto Scaling processes that can be suspended.
 pub const PROCESSES: &[&str] = &[
@@ -36,6 +37,22 @@ const TERMINATION_POLICIES: &[&str] = &[
     "OldestLaunchTemplate",
 ];
 const VOLUME_TYPES: &[&str] = &["standard", "io1", "io2", "gp2", "gp3", "sc1", "st1"];
+
+/// The security groups (by name) its instances use and the load balancers it joins.
+pub fn references(spec: &AutoScalingGroupSpec) -> Vec<Reference> {
+    let launch = spec.launch_config.iter().chain(spec.launch_template.iter());
+    let groups = refs::security_group::by_name(
+        launch.flat_map(|l| l.0.security_groups.iter()),
+        "security_groups",
+    );
+    let lbs = spec.load_balancers.iter().flatten().map(|lb| Reference {
+        kind: refs::load_balancer::KIND,
+        name: lb.clone(),
+        region: None,
+        field: "load_balancers",
+    });
+    groups.chain(lbs).collect()
+}
 
 /// The `spec` of a `kind: AutoScalingGroup` (argument names as Salt's `boto_asg.present`).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,17 +6,30 @@ use std::collections::BTreeMap;
 use crate::core::facts::Published;
 use crate::core::model::DesiredResource;
 use crate::core::{DesiredSet, Fact, FactFamily, Origin};
-use crate::engine::facts::Snapshot;
+use crate::engine::facts::AccountSnapshot;
 use crate::engine::{DiffCtx, Kind};
 
 /// The controller id every fixture context uses.
 pub const CONTROLLER: &str = "test";
+/// The region of the shard every fixture context diffs in.
+pub const REGION: &str = "us-east-1";
 
 /// What a diff sees: facts other kinds published, and the desired state.
-#[derive(Default)]
 pub struct Fixture {
-    pub facts: Snapshot,
+    pub facts: AccountSnapshot,
     pub desired: DesiredSet,
+    /// The shard's region (or `global`).
+    pub region: &'static str,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Fixture {
+            facts: AccountSnapshot::new(),
+            desired: DesiredSet::default(),
+            region: REGION,
+        }
+    }
 }
 
 impl Fixture {
@@ -24,9 +37,23 @@ impl Fixture {
         Fixture::default()
     }
 
-    /// A fact published for `name`.
-    pub fn fact(mut self, fact: Fact, name: &str, value: &str) -> Fixture {
+    /// Diffs in the shard of `region` (`global` for the account's global services).
+    pub fn in_region(mut self, region: &'static str) -> Fixture {
+        self.region = region;
+        self
+    }
+
+    /// A fact published for `name` in this fixture's shard.
+    pub fn fact(self, fact: Fact, name: &str, value: &str) -> Fixture {
+        let region = self.region;
+        self.fact_at(region, fact, name, value)
+    }
+
+    /// A fact published for `name` in the shard of `region`.
+    pub fn fact_at(mut self, region: &str, fact: Fact, name: &str, value: &str) -> Fixture {
         self.facts
+            .entry(region.to_string())
+            .or_default()
             .entry(fact.kind.to_string())
             .or_default()
             .entry(name.to_string())
@@ -44,6 +71,8 @@ impl Fixture {
         value: &str,
     ) -> Fixture {
         self.facts
+            .entry(self.region.to_string())
+            .or_default()
             .entry(family.kind.to_string())
             .or_default()
             .entry(name.to_string())
@@ -54,7 +83,11 @@ impl Fixture {
 
     /// A kind that has listed, with no resources (so references to it resolve or pass through).
     pub fn listed(mut self, kind: &str) -> Fixture {
-        self.facts.entry(kind.to_string()).or_default();
+        self.facts
+            .entry(self.region.to_string())
+            .or_default()
+            .entry(kind.to_string())
+            .or_default();
         self
     }
 
@@ -74,9 +107,21 @@ impl Fixture {
         self
     }
 
+    /// `kind`/`name` desired in another shard of the account (the shard of `region`).
+    pub fn desired_at(mut self, region: &str, kind: &str, name: &str) -> Fixture {
+        std::sync::Arc::make_mut(&mut self.desired.account)
+            .entry(region.to_string())
+            .or_default()
+            .entry(kind.to_string())
+            .or_default()
+            .insert(name.to_string());
+        self
+    }
+
     pub fn ctx(&self) -> DiffCtx<'_> {
         DiffCtx {
             controller_id: CONTROLLER,
+            region: self.region,
             facts: &self.facts,
             desired: &self.desired,
         }

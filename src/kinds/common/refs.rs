@@ -16,7 +16,27 @@ pub mod queue {
 /// `kind: SecurityGroup`.
 pub mod security_group {
     use super::*;
+    use crate::core::Reference;
+
     pub const KIND: &str = "SecurityGroup";
+
+    /// The groups named (not by id) in `field` (`security_groups` of a load balancer or a
+    /// launch configuration), as references.
+    pub fn by_name<'a, I>(groups: I, field: &'static str) -> impl Iterator<Item = Reference> + 'a
+    where
+        I: IntoIterator<Item = &'a String>,
+        I::IntoIter: 'a,
+    {
+        groups
+            .into_iter()
+            .filter(|g| !g.starts_with("sg-"))
+            .map(move |g| Reference {
+                kind: KIND,
+                name: g.clone(),
+                region: None,
+                field,
+            })
+    }
     pub const ID: Fact = Fact::new(KIND, "id");
     pub const OWNER_ID: Fact = Fact::new(KIND, "owner_id");
     pub const VPC_ID: Fact = Fact::new(KIND, "vpc_id");

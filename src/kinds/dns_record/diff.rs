@@ -80,11 +80,16 @@ impl Change for DnsRecordChange {
     }
 }
 
-/// A fact of a load balancer, or the wait for it.
-fn lb_fact(ctx: &DiffCtx<'_>, name: &str, fact: Fact) -> Result<String, Waiting> {
-    ctx.fact(fact, name)
+/// A fact of the load balancer a `loadbalancer:[<region>/]<name>` reference names (`lb` is
+/// what follows the prefix), or the wait for it.
+fn lb_fact(ctx: &DiffCtx<'_>, lb: &str, fact: Fact) -> Result<String, Waiting> {
+    let (region, name) = match lb.split_once('/') {
+        Some((region, name)) => (Some(region), name),
+        None => (None, lb),
+    };
+    ctx.fact_at(region, fact, name)
         .map(String::from)
-        .ok_or_else(|| Waiting::on(lb::KIND, name))
+        .ok_or_else(|| Waiting::on(lb::KIND, lb))
 }
 
 /// The record set the spec asks for, references resolved.

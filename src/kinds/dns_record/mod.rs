@@ -53,7 +53,7 @@ pub mod values;
 pub mod zones;
 
 use crate::aws::Clients;
-use crate::core::schema::TagStyle;
+use crate::core::schema::{Reference, TagStyle};
 use crate::core::{KindError, Schema};
 use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 use crate::kinds::common::errors::{ErrorCodes, NotFound};
@@ -90,7 +90,12 @@ impl DnsRecord {
 impl Schema for DnsRecord {
     const NAME: &'static str = refs::dns_record::KIND;
     const TAGS: TagStyle = TagStyle::None;
+    const GLOBAL: bool = true;
     type Spec = DnsRecordSpec;
+
+    fn references(spec: &DnsRecordSpec) -> Vec<Reference> {
+        spec::references(spec)
+    }
 
     /// The metadata name: by default also the DNS name, and written into the ownership record.
     fn validate_name(name: &str) -> Result<(), String> {

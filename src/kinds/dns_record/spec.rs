@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ownership::{owner_record_name, OWNER_PREFIX};
 use super::values::{in_zone, normalise_name, normalise_value, zone_id};
+use crate::core::shard::validate_region;
+use crate::core::Reference;
+use crate::kinds::common::refs;
 use crate::kinds::common::validate::in_range;
 
 /// The TTL of a record whose spec gives none (Salt's default too).
@@ -17,6 +20,37 @@ const MAX_NAME: usize = 255;
 const MAX_LABEL: usize = 63;
 /// A value or alias target naming a classic load balancer.
 pub const LB_PREFIX: &str = "loadbalancer:";
+/// A `loadbalancer:[<region>/]<name>` reference: (region, name). The region is needed when the
+/// name is not unique in the account (a record is global, load balancers are regional).
+pub fn lb_ref(value: &str) -> Option<(Option<&str>, &str)> {
+    let r = value.trim().strip_prefix(LB_PREFIX)?;
+    Some(match r.split_once('/') {
+        Some((region, name)) => (Some(region), name),
+        None => (None, r),
+    })
+}
+
+/// The load balancers the record names.
+pub fn references(spec: &DnsRecordSpec) -> Vec<Reference> {
+    let alias = spec
+        .alias
+        .iter()
+        .map(|a| (a.target.as_str(), "alias.target"));
+    let values = spec.values.iter().flatten().map(|v| (v.as_str(), "values"));
+    alias
+        .chain(values)
+        .filter_map(|(v, field)| {
+            let (region, name) = lb_ref(v)?;
+            Some(Reference {
+                kind: refs::load_balancer::KIND,
+                name: name.to_string(),
+                region: region.map(str::to_string),
+                field,
+            })
+        })
+        .collect()
+}
+
 /// Record types converge manages (SOA belongs to the hosted zone).
 const TYPES: &[&str] = &[
     "A", "AAAA", "CAA", "CNAME", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SPF", "SRV", "SSHFP",
@@ -226,9 +260,14 @@ pub fn validate(name: &str, spec: &DnsRecordSpec) -> Vec<String> {
 
 fn check_alias(alias: &AliasSpec, problems: &mut Vec<String>) {
     let t = alias.target.trim();
-    match t.strip_prefix(LB_PREFIX) {
-        Some("") => {
+    match lb_ref(t) {
+        Some((_, "")) => {
             problems.push("alias.target: `loadbalancer:` needs a load balancer name".into())
+        }
+        Some((Some(region), _)) => {
+            if let Err(e) = validate_region(region) {
+                problems.push(format!("alias.target: {e}"));
+            }
         }
         Some(_) => {}
         None if t.is_empty() => problems.push("alias.target: must not be empty".to_string()),
@@ -264,8 +303,10 @@ fn check_values(rtype: &str, values: &[String], problems: &mut Vec<String>) {
             problems.push(format!("values[{i}]: must not be empty"));
             continue;
         }
-        if let Some(lb) = t.strip_prefix(LB_PREFIX) {
-            if lb.is_empty() {
+        if let Some((region, lb)) = lb_ref(t) {
+            if let Some(Err(e)) = region.map(validate_region) {
+                problems.push(format!("values[{i}]: {e}"));
+            } else if lb.is_empty() {
                 problems.push(format!(
                     "values[{i}]: `loadbalancer:` needs a load balancer name"
                 ));

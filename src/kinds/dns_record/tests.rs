@@ -716,3 +716,55 @@ fn deletions_are_one_batch_per_zone_in_zone_id_order() {
         ]
     );
 }
+
+#[test]
+fn a_global_record_finds_its_load_balancer_in_the_region_it_names() {
+    let n = "web.example.com.";
+    let facts = Fixture::new()
+        .in_region("global")
+        .fact_at(
+            "us-east-1",
+            lb::DNS_NAME,
+            "web",
+            "web-1.us-east-1.elb.amazonaws.com",
+        )
+        .fact_at(
+            "eu-west-1",
+            lb::DNS_NAME,
+            "web",
+            "web-2.eu-west-1.elb.amazonaws.com",
+        )
+        .fact_at(
+            "eu-west-1",
+            lb::DNS_NAME,
+            "api",
+            "api-2.eu-west-1.elb.amazonaws.com",
+        );
+    let value = |v: &str| {
+        let s = spec(&format!("type: CNAME\nvalues: ['{v}']\n"));
+        match DnsRecord::diff(&facts.ctx(), n, &s, Some(&live(None, None))) {
+            Ok(changes) => Ok(changes[0].batch().upsert[0].values.clone()),
+            Err(w) => Err(w.waiting_for),
+        }
+    };
+    assert_eq!(
+        value("loadbalancer:eu-west-1/web"),
+        Ok(vec!["web-2.eu-west-1.elb.amazonaws.com.".to_string()])
+    );
+    assert_eq!(
+        value("loadbalancer:us-east-1/web"),
+        Ok(vec!["web-1.us-east-1.elb.amazonaws.com.".to_string()])
+    );
+    // A name in one region of the account needs no region.
+    assert_eq!(
+        value("loadbalancer:api"),
+        Ok(vec!["api-2.eu-west-1.elb.amazonaws.com.".to_string()])
+    );
+    // A name in two regions is not guessed (the loader rejects it; here it waits).
+    assert_eq!(
+        value("loadbalancer:web"),
+        Err("LoadBalancer/web".to_string())
+    );
+    let bad = spec("type: CNAME\nvalues: ['loadbalancer:mars/web']\n");
+    assert!(DnsRecord::validate(n, &bad)[0].contains("`mars` is not an AWS region"));
+}

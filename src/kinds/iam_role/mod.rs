@@ -65,6 +65,7 @@ impl IamRole {
 
 impl Schema for IamRole {
     const NAME: &'static str = refs::iam_role::KIND;
+    const GLOBAL: bool = true;
     type Spec = IamRoleSpec;
 
     fn validate_name(name: &str) -> Result<(), String> {

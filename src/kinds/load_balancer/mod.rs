@@ -48,7 +48,7 @@ use super::common::errors::{ErrorCodes, NotFound};
 use super::common::{refs, tags};
 use crate::aws::Clients;
 use crate::core::facts::Published;
-use crate::core::schema::Derived;
+use crate::core::schema::{Derived, Reference};
 use crate::core::{KindError, Schema};
 use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 use diff::{LiveLoadBalancer, LoadBalancerChange};
@@ -101,8 +101,12 @@ impl Schema for LoadBalancer {
         spec::validate(spec)
     }
 
-    fn expand(name: &str, spec: &LoadBalancerSpec) -> Vec<Derived> {
-        spec::expand(name, spec)
+    fn expand(name: &str, spec: &LoadBalancerSpec, region: &str) -> Vec<Derived> {
+        spec::expand(name, spec, region)
+    }
+
+    fn references(spec: &LoadBalancerSpec) -> Vec<Reference> {
+        spec::references(spec)
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::diff::desired_health_check;
-use crate::core::schema::Derived;
+use crate::core::schema::{Derived, Reference};
 use crate::kinds::common::refs;
 use crate::kinds::common::scalar::{CommaList, Flag, Num};
 use crate::kinds::common::tags;
@@ -418,10 +418,17 @@ fn validate_cnames(spec: &LoadBalancerSpec, problems: &mut Vec<String>) {
     }
 }
 
+/// The security groups it names (by name; ids are not references).
+pub fn references(spec: &LoadBalancerSpec) -> Vec<Reference> {
+    let groups = spec.security_groups.iter().flat_map(|g| g.0.iter());
+    refs::security_group::by_name(groups, "security_groups").collect()
+}
+
 /// Each of `cnames` becomes a `DnsRecord` CNAME named by its DNS name (lower case, with the
-/// trailing dot, as Route 53 keeps it), whose value `loadbalancer:<name>` the DnsRecord kind
-/// resolves through this kind's `dns_name` fact.
-pub fn expand(name: &str, spec: &LoadBalancerSpec) -> Vec<Derived> {
+/// trailing dot, as Route 53 keeps it), whose value `loadbalancer:<region>/<name>` the
+/// DnsRecord kind resolves through this kind's `dns_name` fact. The record is global (Route
+/// 53), so it names the load balancer's region: the same name may exist in another region.
+pub fn expand(name: &str, spec: &LoadBalancerSpec, region: &str) -> Vec<Derived> {
     spec.cnames
         .iter()
         .map(|c| {
@@ -430,7 +437,7 @@ pub fn expand(name: &str, spec: &LoadBalancerSpec) -> Vec<Derived> {
                 "name": dns,
                 "type": "CNAME",
                 "ttl": c.ttl.map_or(DEFAULT_CNAME_TTL, |t| t.0),
-                "values": [format!("loadbalancer:{name}")],
+                "values": [format!("loadbalancer:{region}/{name}")],
             });
             if let (Some(zone), Some(fields)) = (&c.zone, record.as_object_mut()) {
                 fields.insert("zone".into(), zone.clone().into());

@@ -450,7 +450,7 @@ fn an_unowned_load_balancer_is_adopted_by_tagging_and_stray_tags_removed() {
 #[test]
 fn cnames_expand_into_dns_records_pointing_at_the_load_balancer() {
     let s = spec(&format!("{SEED}  - name: WWW.example.org\n    ttl: '60'\n"));
-    let derived = LoadBalancer::expand("myapp-testing-useast1", &s);
+    let derived = LoadBalancer::expand("myapp-testing-useast1", &s, "us-east-1");
     assert_eq!(
         derived,
         vec![
@@ -462,7 +462,7 @@ fn cnames_expand_into_dns_records_pointing_at_the_load_balancer() {
                     "name": "myapp-testing.example.com.",
                     "type": "CNAME",
                     "ttl": 300,
-                    "values": ["loadbalancer:myapp-testing-useast1"],
+                    "values": ["loadbalancer:us-east-1/myapp-testing-useast1"],
                 }),
             },
             Derived {
@@ -472,12 +472,12 @@ fn cnames_expand_into_dns_records_pointing_at_the_load_balancer() {
                     "name": "www.example.org.",
                     "type": "CNAME",
                     "ttl": 60,
-                    "values": ["loadbalancer:myapp-testing-useast1"],
+                    "values": ["loadbalancer:us-east-1/myapp-testing-useast1"],
                 }),
             },
         ]
     );
-    assert!(LoadBalancer::expand("lb", &LoadBalancerSpec::default()).is_empty());
+    assert!(LoadBalancer::expand("lb", &LoadBalancerSpec::default(), "us-east-1").is_empty());
 }
 
 #[test]

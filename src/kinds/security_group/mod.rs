@@ -59,7 +59,7 @@ use super::common::errors::{ErrorCodes, NotFound};
 use super::common::{refs, tags};
 use crate::aws::Clients;
 use crate::core::facts::Published;
-use crate::core::{KindError, Schema};
+use crate::core::{KindError, Reference, Schema};
 use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 
 /// The group (or a group a rule names) does not exist.
@@ -107,6 +107,10 @@ impl SecurityGroup {
 impl Schema for SecurityGroup {
     const NAME: &'static str = refs::security_group::KIND;
     type Spec = SecurityGroupSpec;
+
+    fn references(spec: &SecurityGroupSpec) -> Vec<Reference> {
+        spec::references(spec)
+    }
 
     fn validate_name(name: &str) -> Result<(), String> {
         spec::validate_group_name("security group name ", name)

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::rules::{canonical_protocol, ipv4_network, ipv6_network, ipv6_text};
+use crate::core::Reference;
 use crate::kinds::common::scalar::{one_or_many, opt_string_or_number, string_or_number};
-use crate::kinds::common::tags;
+use crate::kinds::common::{refs, tags};
 
 /// The `spec` of a `kind: SecurityGroup`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +27,23 @@ pub struct SecurityGroupSpec {
     /// The group's complete tag set (plus `converge:managed-by`).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+}
+
+/// The groups its rules name (a group of the same account: another account's group is not
+/// desired here).
+pub fn references(spec: &SecurityGroupSpec) -> Vec<Reference> {
+    spec.rules
+        .iter()
+        .chain(spec.rules_egress.iter().flatten())
+        .filter(|r| r.source_group_owner_id.is_none())
+        .filter_map(|r| r.source_group_name.clone())
+        .map(|name| Reference {
+            kind: refs::security_group::KIND,
+            name,
+            region: None,
+            field: "rules",
+        })
+        .collect()
 }
 
 /// One rule as written, in Salt's `boto_secgroup` form.

@@ -73,6 +73,8 @@ impl Fault {
 pub struct Rule {
     pub service: Option<String>,
     pub operation: Option<String>,
+    /// Only requests signed for this region (the SigV4 credential scope).
+    pub region: Option<String>,
     pub probability: f64,
     pub fault: Fault,
     /// Fire at most this many times (`None`: no limit).
@@ -86,6 +88,7 @@ impl Rule {
         Rule {
             service: None,
             operation: None,
+            region: None,
             probability,
             fault,
             limit: None,
@@ -105,14 +108,21 @@ impl Rule {
         self
     }
 
+    /// Only requests signed for `region` (e.g. `eu-west-1`): one region's endpoint down.
+    pub fn region(mut self, region: &str) -> Rule {
+        self.region = Some(region.to_string());
+        self
+    }
+
     /// Fires at most `n` times.
     pub fn times(mut self, n: u64) -> Rule {
         self.limit = Some(n);
         self
     }
 
-    fn matches(&self, req: &Identified) -> bool {
-        self.service.as_deref().is_none_or(|s| s == req.service)
+    fn matches(&self, req: &Identified, region: &str) -> bool {
+        self.region.as_deref().is_none_or(|r| r == region)
+            && self.service.as_deref().is_none_or(|s| s == req.service)
             && self.operation.as_deref().is_none_or(|o| o == req.operation)
             && self.limit.is_none_or(|l| self.fired < l)
     }
@@ -345,7 +355,7 @@ fn serve_connection(shared: Arc<Shared>, conn: TcpStream) {
                 .entry((id.service.clone(), id.operation.clone()))
                 .or_default() += 1;
         }
-        let fault = decide(&shared, &id);
+        let fault = decide(&shared, &id, &signed_region(&req));
         if let Some(f) = &fault {
             let mut c = shared.counts.lock().unwrap();
             *c.injected
@@ -421,14 +431,14 @@ fn serve_connection(shared: Arc<Shared>, conn: TcpStream) {
 
 /// The first matching rule that fires (by its probability); a latency rule sleeps and lets
 /// the others be considered too.
-fn decide(shared: &Shared, id: &Identified) -> Option<Fault> {
+fn decide(shared: &Shared, id: &Identified, region: &str) -> Option<Fault> {
     let mut delay = Duration::ZERO;
     let mut chosen = None;
     {
         let mut rules = shared.rules.lock().unwrap();
         let mut rng = shared.rng.lock().unwrap();
         for rule in rules.iter_mut() {
-            if !rule.matches(id) {
+            if !rule.matches(id, region) {
                 continue;
             }
             if next_f64(&mut rng) >= rule.probability {
@@ -736,6 +746,16 @@ pub fn identify_parts(
         service,
         operation: format!("{method} {path}"),
     }
+}
+
+/// The region a request is signed for (SigV4 credential scope), or "".
+fn signed_region(req: &Request) -> String {
+    req.header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split(',').next())
+        .and_then(|scope| scope.split('/').nth(2))
+        .unwrap_or("")
+        .to_string()
 }
 
 fn identify(req: &Request) -> Identified {

@@ -236,6 +236,12 @@ pub fn converge_with(endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> Out
     cmd.output().expect("run converge")
 }
 
+/// Asserts the exit code, printing both streams when it differs.
+#[track_caller]
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(o.status.code(), Some(code), "{}\n{}", stdout(o), stderr(o));
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -375,13 +381,19 @@ impl Running {
     }
 
     /// The value of one series, e.g. `converge_desired_valid` or
-    /// `converge_resources{kind="Queue",state="converged"}` (labels as exposed, sorted).
+    /// `converge_resources{kind="Queue",state="converged"}` (the sum over every series with
+    /// these labels: see [`metric_value`]).
     pub fn metric(&self, series: &str) -> f64 {
         metric_value(&self.metrics(), series).unwrap_or(0.0)
     }
 
     pub fn status(&self) -> serde_json::Value {
         serde_json::from_str(&self.get("/status").1).expect("status is JSON")
+    }
+
+    /// One kind's status in the first shard that runs it (one-shard trees have one).
+    pub fn kind_status(&self, kind: &str) -> serde_json::Value {
+        kind_status(&self.status(), kind)
     }
 
     pub fn logs(&self) -> String {
@@ -467,11 +479,68 @@ pub fn calls(metrics: &str, operations: &[&str]) -> f64 {
         .sum()
 }
 
+/// The value of `series` in a Prometheus text exposition: `name` or `name{k="v",...}`. The
+/// labels given select every series that has them (others may differ: a series per shard
+/// gains `account` and `region`), and the values of all selected series are added up; `None`
+/// when none matches.
 pub fn metric_value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    let (name, wanted) = match series.split_once('{') {
+        Some((n, rest)) => (n, labels_of(rest.trim_end_matches('}'))),
+        None => (series, Vec::new()),
+    };
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((head, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (n, labels) = match head.split_once('{') {
+            Some((n, rest)) => (n, labels_of(rest.trim_end_matches('}'))),
+            None => (head, Vec::new()),
+        };
+        if n != name || !wanted.iter().all(|w| labels.contains(w)) {
+            continue;
+        }
+        if let Ok(v) = value.parse::<f64>() {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
+
+/// `k="v",k2="v2"` as pairs (values hold no `",` in converge's series).
+fn labels_of(text: &str) -> Vec<(String, String)> {
+    text.split("\",")
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            Some((k.to_string(), v.trim_matches('"').to_string()))
+        })
+        .collect()
+}
+
+/// One kind's status in `/status` (the first shard that runs it).
+pub fn kind_status(status: &serde_json::Value, kind: &str) -> serde_json::Value {
+    status["shards"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|s| s["kinds"].get(kind).cloned())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Copies the tree `from` to `to`, following symlinks (desired/estate links to
+/// desired/examples).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if std::fs::metadata(e.path()).unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
 }
 
 /// A tiny HTTP/1.0 GET, enough for our own endpoints.

@@ -266,13 +266,7 @@ async fn drift_is_counted_once_and_corrected() {
         h.state_of("FakeA", "x") == Some(State::Converged)
     })
     .await;
-    let drift = || {
-        h.engine
-            .metrics
-            .drift_detected
-            .with_label_values(&["FakeA"])
-            .get()
-    };
+    let drift = || h.engine.metrics.drift(h.engine.labels("FakeA")).get();
     assert_eq!(drift(), 0, "a create is not drift");
 
     h.world(A::NAME).items.insert("x".into(), owned(9));
@@ -326,8 +320,7 @@ async fn a_waiting_resource_wakes_when_the_fact_it_waits_for_appears() {
     let errors = h
         .engine
         .metrics
-        .reconcile_errors
-        .with_label_values(&["FakeA", "retryable"])
+        .errors(h.engine.labels("FakeA"), "retryable")
         .get();
     assert_eq!(errors, 0, "waiting is not an error");
 

@@ -1,0 +1,135 @@
+//! Every shard a process runs, as `/status`, `/readyz` and `plan`/`apply` see them: each
+//! shard's engine once it runs, or why it does not (credentials that cannot be obtained, an
+//! account id that does not match). Whoever starts the shards (the supervisor) records their
+//! state here; this module starts nothing.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+use super::{Engine, Settings};
+use crate::core::model::TreeRx;
+use crate::core::ShardId;
+use crate::metrics::Metrics;
+
+/// Where a shard is in its life.
+#[derive(Clone)]
+pub enum ShardState {
+    /// Its credentials and account id are being checked.
+    Starting,
+    /// Its kind loops run.
+    Running(Arc<Engine>),
+    /// It cannot run: `terminal` when retrying cannot help (an account id mismatch) until the
+    /// tree changes; otherwise it is retried with backoff.
+    Failed { error: String, terminal: bool },
+}
+
+impl ShardState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ShardState::Starting => "starting",
+            ShardState::Running(_) => "running",
+            ShardState::Failed { terminal: true, .. } => "failed",
+            ShardState::Failed { .. } => "failing",
+        }
+    }
+
+    pub fn engine(&self) -> Option<&Arc<Engine>> {
+        match self {
+            ShardState::Running(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A shard's state as `/readyz` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardProblem {
+    pub shard: String,
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Kinds that have not completed a sweep or whose last listing failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<serde_json::Value>,
+}
+
+/// The shards of one process.
+pub struct Fleet {
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    /// The desired tree in force.
+    pub tree: TreeRx,
+    shards: RwLock<BTreeMap<ShardId, ShardState>>,
+}
+
+impl Fleet {
+    pub fn new(settings: Settings, metrics: Arc<Metrics>, tree: TreeRx) -> Fleet {
+        Fleet {
+            settings,
+            metrics,
+            tree,
+            shards: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    /// Records a shard's state (and `converge_shard_up`).
+    pub fn set(&self, shard: &ShardId, state: ShardState) {
+        let up = matches!(state, ShardState::Running(_));
+        self.metrics
+            .shard_up
+            .with_label_values(&[&shard.account, &shard.region])
+            .set(i64::from(up));
+        if let Ok(mut g) = self.shards.write() {
+            g.insert(shard.clone(), state);
+        }
+    }
+
+    /// Every shard and its state, by shard.
+    pub fn snapshot(&self) -> BTreeMap<ShardId, ShardState> {
+        self.shards.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// Every running shard's engine.
+    pub fn engines(&self) -> Vec<Arc<Engine>> {
+        self.snapshot()
+            .into_values()
+            .filter_map(|s| s.engine().cloned())
+            .collect()
+    }
+
+    /// The shards that are not ready, and why (empty when every shard is): a shard is ready
+    /// once it runs and every kind completed a sweep whose listing worked.
+    pub fn not_ready(&self) -> Vec<ShardProblem> {
+        let mut out = Vec::new();
+        for (id, state) in self.snapshot() {
+            let (error, kinds) = match &state {
+                ShardState::Running(engine) => {
+                    let kinds: Vec<_> = engine
+                        .status
+                        .snapshot()
+                        .iter()
+                        .filter(|(_, s)| !(s.swept && s.ready))
+                        .map(|(k, s)| {
+                            serde_json::json!({"kind": k, "swept": s.swept, "error": s.last_error})
+                        })
+                        .collect();
+                    if kinds.is_empty() {
+                        continue;
+                    }
+                    (None, kinds)
+                }
+                ShardState::Failed { error, .. } => (Some(error.clone()), Vec::new()),
+                ShardState::Starting => (None, Vec::new()),
+            };
+            out.push(ShardProblem {
+                shard: id.to_string(),
+                state: state.as_str(),
+                error,
+                kinds,
+            });
+        }
+        out
+    }
+}
