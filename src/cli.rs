@@ -169,7 +169,7 @@ pub struct RunArgs {
     /// never deletes anything.
     #[arg(long)]
     pub prune: bool,
-    /// Most deletions allowed per desired generation (across all kinds); the rest are refused,
+    /// Most deletions allowed per desired generation (across all kinds and shards); the rest are refused,
     /// logged and counted in `converge_deletions_refused_total`.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_deletions: u32,

@@ -23,7 +23,7 @@ use crate::core::model::TreeRx;
 use crate::core::shard::{Account, Selection, ShardId};
 use crate::core::DesiredSet;
 use crate::engine::audit::AuditLog;
-use crate::engine::controller::FirstListings;
+use crate::engine::controller::{DeletionBudget, FirstListings};
 use crate::engine::fleet::{Fleet, ShardState};
 use crate::engine::{Engine, Facts, Mode, Settings};
 use crate::kinds;
@@ -47,6 +47,8 @@ pub struct Supervisor {
     access: Mutex<HashMap<String, Slot>>,
     facts: Mutex<HashMap<String, Facts>>,
     first_listings: Mutex<HashMap<String, Arc<FirstListings>>>,
+    /// `--max-deletions` per generation, for every shard together.
+    deletions: Arc<DeletionBudget>,
 }
 
 /// One account's reach, shared by its shards: the account as declared, the attempt it
@@ -76,6 +78,7 @@ impl Supervisor {
             access: Mutex::new(HashMap::new()),
             facts: Mutex::new(HashMap::new()),
             first_listings: Mutex::new(HashMap::new()),
+            deletions: Arc::new(DeletionBudget::default()),
         }
     }
 
@@ -214,7 +217,8 @@ impl Supervisor {
             )
             .in_shard(id.clone(), &self.facts_of(&id.account))
             .with_audit(self.audit.clone())
-            .with_first_listings(first),
+            .with_first_listings(first)
+            .with_deletion_budget(self.deletions.clone()),
         );
         self.fleet.set(&id, ShardState::Running(engine.clone()));
         tracing::info!(kinds = controllers.len(), "shard running");

@@ -32,7 +32,7 @@ use super::{Kind, Mode, Settings};
 use crate::core::{DesiredRx, DesiredSet};
 use track::{Meta, Track};
 
-pub use shared::{AppliedChange, Engine, FirstListings};
+pub use shared::{AppliedChange, DeletionBudget, Engine, FirstListings};
 
 /// A controller with its kind erased, so the registry can hold every kind in one list.
 pub trait Runnable: Send {

@@ -48,8 +48,9 @@ pub struct Engine {
     pub audit: Arc<AuditLog>,
     /// How many kinds have listed once, of how many (this shard's, or the account's).
     first_listings: Arc<FirstListings>,
-    /// (desired generation, deletions taken in it).
-    deletions: Mutex<(u64, u32)>,
+    /// Deletions taken per desired generation: every shard of the process shares one budget,
+    /// so `--max-deletions` bounds the whole estate.
+    deletions: Arc<DeletionBudget>,
 }
 
 impl Engine {
@@ -71,7 +72,7 @@ impl Engine {
             applied: Mutex::new(Vec::new()),
             audit: Arc::new(AuditLog::default()),
             first_listings: Arc::new(FirstListings::default()),
-            deletions: Mutex::new((0, 0)),
+            deletions: Arc::new(DeletionBudget::default()),
         }
     }
 
@@ -116,17 +117,13 @@ impl Engine {
 
     /// Takes one deletion from the budget of `generation`; false when it is spent.
     pub(super) fn take_deletion(&self, generation: u64) -> bool {
-        let Ok(mut g) = self.deletions.lock() else {
-            return false;
-        };
-        if g.0 != generation {
-            *g = (generation, 0);
-        }
-        if g.1 >= self.settings.max_deletions {
-            return false;
-        }
-        g.1 += 1;
-        true
+        self.deletions.take(generation, self.settings.max_deletions)
+    }
+
+    /// Shares `budget` (the deletions of a desired generation) with the other shards.
+    pub fn with_deletion_budget(mut self, budget: Arc<DeletionBudget>) -> Engine {
+        self.deletions = budget;
+        self
     }
 
     pub(super) fn record_applied(&self, change: AppliedChange) {
@@ -151,6 +148,30 @@ impl Engine {
             _ = self.first_listings.wait(FIRST_LISTING_WAIT) => {}
             _ = shutdown.wait_for(|s| *s) => {}
         }
+    }
+}
+
+/// Deletions taken in the current desired generation (a new generation starts afresh).
+#[derive(Default)]
+pub struct DeletionBudget {
+    /// (generation, deletions taken in it).
+    taken: Mutex<(u64, u32)>,
+}
+
+impl DeletionBudget {
+    /// Takes one deletion of `generation`; false when `max` are taken.
+    pub fn take(&self, generation: u64, max: u32) -> bool {
+        let Ok(mut g) = self.taken.lock() else {
+            return false;
+        };
+        if g.0 != generation {
+            *g = (generation, 0);
+        }
+        if g.1 >= max {
+            return false;
+        }
+        g.1 += 1;
+        true
     }
 }
 
@@ -182,5 +203,22 @@ impl FirstListings {
             rx.wait_for(|d| *d >= expected.load(Ordering::Relaxed)),
         )
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeletionBudget;
+
+    #[test]
+    fn one_budget_bounds_every_shard_of_a_generation() {
+        let shared = DeletionBudget::default();
+        assert!(shared.take(1, 2), "shard a");
+        assert!(shared.take(1, 2), "shard b");
+        assert!(
+            !shared.take(1, 2),
+            "the generation's budget is spent, whichever shard asks"
+        );
+        assert!(shared.take(2, 2), "a new generation starts afresh");
     }
 }
