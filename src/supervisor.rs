@@ -35,6 +35,18 @@ const RETRY_MAX: Duration = Duration::from_secs(300);
 /// process has no region of its own.
 const GLOBAL_SIGNING_REGION: &str = "us-east-1";
 
+/// Until a tree is in force whose entry for `alias` differs from `was` (an alias the tree no
+/// longer declares leaves the tree invalid, which keeps the last good one: no change).
+async fn account_changed(tree: &mut TreeRx, alias: &str, was: &Account) {
+    let _ = tree
+        .wait_for(|t| {
+            t.as_ref()
+                .and_then(|t| t.accounts.get(alias))
+                .is_some_and(|a| !a.same_reach(was))
+        })
+        .await;
+}
+
 /// What every shard is started with.
 pub struct Supervisor {
     pub fleet: Arc<Fleet>,
@@ -145,61 +157,78 @@ impl Supervisor {
         while tasks.join_next().await.is_some() {}
     }
 
-    /// One shard's life: reach its account (retrying as the error allows), then run its kind
-    /// loops until they end.
+    /// One shard's life: reach its account (retrying as the error allows), run its kind loops
+    /// until they end — or, when the account's entry in `accounts.yaml` changes (another role,
+    /// profile or id), stop them and start again with the new entry.
     async fn shard(
         self: Arc<Self>,
         id: ShardId,
         desired: watch::Receiver<Option<Arc<DesiredSet>>>,
     ) {
         let mut attempt = 0u32;
-        let mut shutdown = self.shutdown.clone();
-        let first = self.first_listings_of(&id.account);
-        let mut tree_rx = self.fleet.tree.clone();
-        let sdk = loop {
-            attempt += 1;
-            let Some(account) = self.account_of(&id) else {
+        loop {
+            let Some((sdk, account)) = self.reach_shard(&id, &mut attempt).await else {
                 return;
             };
-            match self.reach(&account, attempt).await {
-                Ok(sdk) => break sdk,
-                Err(e) => {
-                    let terminal = e.terminal();
-                    tracing::error!(error = %e, terminal, "shard cannot start; the other shards go on");
-                    if attempt == 1 {
-                        // Its kinds will not list: the account's other shards stop waiting.
-                        first.count(kinds::count(id.is_global()));
-                    }
-                    self.fleet.set(
-                        &id,
-                        ShardState::Failed {
-                            error: e.to_string(),
-                            terminal,
-                        },
-                    );
-                    if self.settings().mode != Mode::Run {
-                        return;
-                    }
-                    let delay = Duration::from_secs(1u64 << attempt.min(9)).min(RETRY_MAX);
-                    // A terminal failure waits for the account's entry to change; another
-                    // failure for its backoff (or that change, whichever comes first).
-                    let changed = async {
-                        let _ = tree_rx
-                            .wait_for(|t| {
-                                t.as_ref()
-                                    .and_then(|t| t.accounts.get(&id.account))
-                                    .is_some_and(|a| *a != account)
-                            })
-                            .await;
-                    };
-                    tokio::select! {
-                        _ = changed => {}
-                        _ = tokio::time::sleep(delay), if !terminal => {}
-                        _ = shutdown.wait_for(|s| *s) => return,
-                    }
-                }
+            if !self.run_shard(&id, sdk, &account, desired.clone()).await {
+                return;
             }
-        };
+            tracing::info!(
+                "the account's entry in accounts.yaml changed: restarting the shard with it"
+            );
+            self.fleet.set(&id, ShardState::Starting);
+        }
+    }
+
+    /// Reaches the shard's account: `None` when it cannot (one-shot modes give up at once) or
+    /// on shutdown.
+    async fn reach_shard(&self, id: &ShardId, attempt: &mut u32) -> Option<(SdkConfig, Account)> {
+        let mut shutdown = self.shutdown.clone();
+        let mut tree_rx = self.fleet.tree.clone();
+        loop {
+            *attempt += 1;
+            let account = self.account_of(id)?;
+            let e = match self.reach(&account, *attempt).await {
+                Ok(sdk) => return Some((sdk, account)),
+                Err(e) => e,
+            };
+            let terminal = e.terminal();
+            tracing::error!(error = %e, terminal, "shard cannot start; the other shards go on");
+            if *attempt == 1 {
+                // Its kinds will not list: the account's other shards stop waiting for them.
+                self.first_listings_of(&id.account)
+                    .count(kinds::count(id.is_global()));
+            }
+            self.fleet.set(
+                id,
+                ShardState::Failed {
+                    error: e.to_string(),
+                    terminal,
+                },
+            );
+            if self.settings().mode != Mode::Run {
+                return None;
+            }
+            let delay = Duration::from_secs(1u64 << (*attempt).min(9)).min(RETRY_MAX);
+            // A terminal failure waits for the account's entry to change; another failure for
+            // its backoff (or that change, whichever comes first).
+            tokio::select! {
+                _ = account_changed(&mut tree_rx, &id.account, &account) => {}
+                _ = tokio::time::sleep(delay), if !terminal => {}
+                _ = shutdown.wait_for(|s| *s) => return None,
+            }
+        }
+    }
+
+    /// Runs the shard's kind loops. True when they were stopped because the account's entry
+    /// changed (start again), false when they ended (shutdown, or `plan`/`apply` done).
+    async fn run_shard(
+        &self,
+        id: &ShardId,
+        sdk: SdkConfig,
+        account: &Account,
+        desired: watch::Receiver<Option<Arc<DesiredSet>>>,
+    ) -> bool {
         let region = if id.is_global() {
             aws::region_of(&self.base).unwrap_or_else(|| GLOBAL_SIGNING_REGION.to_string())
         } else {
@@ -208,25 +237,32 @@ impl Supervisor {
         let counter = CallCounter::new(self.metrics(), &id.account, &id.region);
         let clients = aws::clients(&sdk, &region, &self.aws, counter);
         let controllers = kinds::controllers(&clients, self.settings(), id.is_global());
+        // The loops stop on the process's shutdown, or when this shard restarts.
+        let (stop_tx, stop_rx) = watch::channel(false);
         let engine = Arc::new(
-            Engine::new(
-                self.settings().clone(),
-                self.metrics(),
-                desired,
-                self.shutdown.clone(),
-            )
-            .in_shard(id.clone(), &self.facts_of(&id.account))
-            .with_audit(self.audit.clone())
-            .with_first_listings(first)
-            .with_deletion_budget(self.deletions.clone()),
+            Engine::new(self.settings().clone(), self.metrics(), desired, stop_rx)
+                .in_shard(id.clone(), &self.facts_of(&id.account))
+                .with_audit(self.audit.clone())
+                .with_first_listings(self.first_listings_of(&id.account))
+                .with_deletion_budget(self.deletions.clone()),
         );
-        self.fleet.set(&id, ShardState::Running(engine.clone()));
+        self.fleet.set(id, ShardState::Running(engine.clone()));
         tracing::info!(kinds = controllers.len(), "shard running");
         let mut loops = JoinSet::new();
         for c in controllers {
             loops.spawn(c.run(engine.clone()).in_current_span());
         }
+        let mut shutdown = self.shutdown.clone();
+        let mut tree_rx = self.fleet.tree.clone();
+        let restart = tokio::select! {
+            _ = async { while loops.join_next().await.is_some() {} } => return false,
+            _ = shutdown.wait_for(|s| *s) => false,
+            _ = account_changed(&mut tree_rx, &id.account, account) => true,
+        };
+        // In-flight changes finish: the loops return at their next check of `stop`.
+        let _ = stop_tx.send(true);
         while loops.join_next().await.is_some() {}
+        restart
     }
 
     /// The account of `id` in the tree in force.
@@ -246,7 +282,7 @@ impl Supervisor {
                 });
             };
             let fresh = match slots.get(&account.alias) {
-                Some(s) => s.account != *account || s.attempt < attempt,
+                Some(s) => !s.account.same_reach(account) || s.attempt < attempt,
                 None => true,
             };
             if fresh {

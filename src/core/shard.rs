@@ -80,6 +80,14 @@ pub struct Account {
     pub origin: Option<Origin>,
 }
 
+impl Account {
+    /// The same account reached the same way (where it is written does not matter: moving
+    /// the entry in `accounts.yaml` restarts nothing).
+    pub fn same_reach(&self, other: &Account) -> bool {
+        self.id == other.id && self.access == other.access
+    }
+}
+
 /// Every account of a tree, and the one resources use unless they name another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accounts {

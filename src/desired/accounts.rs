@@ -97,6 +97,25 @@ pub fn parse(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Option<Acc
             continue;
         }
         if let Some(account) = account(&alias, decl.value, origin, &at, problems) {
+            // Two aliases of one account would be two shards over the same resources, each
+            // seeing the other's as not desired (and pruning them).
+            let twin = by_alias
+                .values()
+                .find(|a: &&Account| a.id.is_some() && a.id == account.id);
+            if let Some(twin) = twin {
+                problems.push(problem(
+                    account
+                        .origin
+                        .clone()
+                        .unwrap_or_else(|| Origin::at(file, 1, 1)),
+                    format!(
+                        "account `{alias}`: id {} is already account `{}`: one alias per account",
+                        account.id.as_deref().unwrap_or_default(),
+                        twin.alias
+                    ),
+                ));
+                continue;
+            }
             by_alias.insert(alias, account);
         }
     }
@@ -344,6 +363,12 @@ mod tests {
         let e = load("accounts:\n  a: {id: \"111111111111\", profile: p, external_id: x}\n")
             .unwrap_err();
         assert!(e[0].contains("only used with `role_arn`"), "{e:?}");
+        let e = load("accounts:\n  a: {id: \"111111111111\"}\n  b: {id: \"111111111111\", profile: p}\ndefault: a\n")
+            .unwrap_err();
+        assert!(
+            e[0].contains(":3:") && e[0].contains("id 111111111111 is already account `a`"),
+            "{e:?}"
+        );
         let e = load("acounts: {}\n").unwrap_err();
         assert!(e[0].contains("acounts"), "{e:?}");
     }

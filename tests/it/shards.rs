@@ -564,3 +564,80 @@ async fn shard_patterns_limit_what_a_controller_touches() {
         stderr(&bad)
     );
 }
+
+#[tokio::test]
+async fn a_wrong_account_id_is_terminal_until_accounts_yaml_is_fixed() {
+    let p = unique("fx");
+    let d = Desired::new();
+    // `shared` is reached with the process's own credentials, which are in account OWN.
+    let accounts = |id: &str| {
+        format!(
+            "accounts:\n  shared: {{id: \"{id}\"}}\n  staging: {{id: \"{STAGING}\", role_arn: \"arn:aws:iam::{STAGING}:role/converge\"}}\ndefault: shared\n"
+        )
+    };
+    d.write("accounts.yaml", &accounts("999999999999"));
+    d.write(
+        "q.yaml",
+        &(queue(&format!("{p}-a"), ", account: staging") + &queue(&format!("{p}-b"), "")),
+    );
+    let run = Running::start(AREA, &d.path_str(), &["--resync", "2s"]);
+    run.wait_for("the good shard converged, the other failed", 60, |r| {
+        r.metric("converge_resources{account=\"staging\",state=\"converged\"}") == 1.0
+            && r.metric("converge_shard_up{account=\"shared\",region=\"us-east-1\"}") == 0.0
+            && r.get("/readyz")
+                .1
+                .contains("belong to account 123456789012, not 999999999999")
+    });
+    let status = run.status();
+    let shared = status["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["shard"] == "shared/us-east-1")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(shared["state"], "failed", "{status}");
+    assert_eq!(shared["terminal"], true, "{status}");
+    let endpoint = &moto(AREA).endpoint;
+    assert_eq!(
+        queues_in(endpoint, OWN, "us-east-1", &p).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        queues_in(endpoint, STAGING, "us-east-1", &p).await,
+        vec![format!("{p}-a")]
+    );
+    write_atomic(&d.path().join("accounts.yaml"), &accounts(OWN));
+    run.wait_for("the fixed shard converged", 60, |r| {
+        r.metric("converge_shard_up{account=\"shared\",region=\"us-east-1\"}") == 1.0
+            && r.metric("converge_resources{account=\"shared\",state=\"converged\"}") == 1.0
+    });
+    assert_eq!(
+        queues_in(endpoint, OWN, "us-east-1", &p).await,
+        vec![format!("{p}-b")]
+    );
+
+    // A running shard whose account entry changes (another external id) restarts with it.
+    write_atomic(
+        &d.path().join("accounts.yaml"),
+        &accounts(OWN).replace(":role/converge\"", ":role/converge\", external_id: new"),
+    );
+    run.wait_for("the staging shard restarted with the new entry", 60, |r| {
+        logs_restart(r, "staging/us-east-1")
+    });
+    run.wait_for("and runs again", 60, |r| {
+        r.metric("converge_shard_up{account=\"staging\",region=\"us-east-1\"}") == 1.0
+            && r.metric("converge_resources{account=\"staging\",state=\"converged\"}") == 1.0
+    });
+    assert!(
+        !logs_restart(&run, "shared/us-east-1"),
+        "an unchanged account's shards keep running"
+    );
+}
+
+/// True when the logs show `shard` restarting for a changed account entry.
+fn logs_restart(run: &Running, shard: &str) -> bool {
+    run.logs().lines().any(|l| {
+        l.contains("restarting the shard with it") && l.contains(&format!("\"shard\":\"{shard}\""))
+    })
+}
