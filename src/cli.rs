@@ -90,7 +90,7 @@ pub struct AwsArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// AWS region. Default: the standard AWS config chain (`AWS_REGION`, profile, IMDS).
-    /// Resources that name no region go there. Given here, it also limits the controller to
+    /// A tree that names no region is reconciled there. Given here, it also limits the controller to
     /// this region's shards and the accounts' global services (IAM, Route 53), as a
     /// one-region controller did before shards.
     #[arg(long, value_name = "REGION")]
@@ -243,8 +243,7 @@ pub struct ApplyArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub desired: DesiredArgs,
-    /// The region of resources that name none. Default: `AWS_REGION`, `AWS_DEFAULT_REGION`,
-    /// else the only region the tree names.
+    /// The region of a tree that names none. Default: `AWS_REGION`, `AWS_DEFAULT_REGION`.
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 }
@@ -267,9 +266,8 @@ pub struct ValuesArgs {
 pub struct RenderArgs {
     #[command(flatten)]
     pub desired: DesiredArgs,
-    /// Only this region's shards and the global services (IAM, Route 53); also the region
-    /// of resources that name none (default: `AWS_REGION`, `AWS_DEFAULT_REGION`, else the
-    /// only region the tree names).
+    /// Only this region's shards and the global services (IAM, Route 53); also the region of
+    /// a tree that names none (default: `AWS_REGION`, `AWS_DEFAULT_REGION`).
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
     /// Only what was rendered for this instance, as `<service>/<instance>`.

@@ -3,12 +3,15 @@
 //! For every shard (account and region, or an account's global services) the tree has and
 //! the selection keeps, the supervisor reaches the account (credentials, account id check: once
 //! per account, shared by its shards), builds the shard's clients, and runs the shard's kind
-//! loops on an [`Engine`] of its own. Each new tree generation is handed to every shard as its
-//! own part. A shard that cannot start fails alone and says why in the [`Fleet`]; it is retried
-//! with backoff, or — when retrying cannot help (a refused role, an account id mismatch) — when
-//! the account's entry in `accounts.yaml` changes.
+//! loops on an [`Engine`] of its own. Each shard hands itself its part of every new tree
+//! generation — after checking that its account's entry is unchanged, so a generation is never
+//! applied with the credentials of an account entry it no longer has. A shard that cannot
+//! start fails alone and says why in the [`Fleet`]; it is retried with backoff (a refused role
+//! or an account id mismatch only every 5 minutes, or when its `accounts.yaml` entry changes).
+//! A running shard whose entry changes restarts with it; one whose account leaves the tree
+//! stops.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +24,7 @@ use crate::aws::accounts::{self, AccountError};
 use crate::aws::{self, AwsOptions, CallCounter};
 use crate::core::model::TreeRx;
 use crate::core::shard::{Account, Selection, ShardId};
-use crate::core::DesiredSet;
+use crate::core::DesiredTree;
 use crate::engine::audit::AuditLog;
 use crate::engine::controller::{DeletionBudget, FirstListings};
 use crate::engine::fleet::{Fleet, ShardState};
@@ -29,20 +32,29 @@ use crate::engine::{Engine, Facts, Mode, Settings};
 use crate::kinds;
 use crate::metrics::Metrics;
 
-/// The longest wait between two attempts to start a failing shard.
+/// The longest wait between two attempts to start a failing shard (and the wait after a
+/// terminal failure: a refused role or a wrong account id is checked again this often).
 const RETRY_MAX: Duration = Duration::from_secs(300);
 /// The region the clients of global services (IAM, Route 53) are configured with when the
 /// process has no region of its own.
 const GLOBAL_SIGNING_REGION: &str = "us-east-1";
 
-/// Until a tree is in force whose entry for `alias` differs from `was` (an alias the tree no
-/// longer declares leaves the tree invalid, which keeps the last good one: no change).
+/// How a shard's kind loops ended.
+enum Ended {
+    /// Shutdown, or `plan`/`apply` done.
+    Done,
+    /// The account's entry changed: start again with the new one.
+    Restart,
+    /// The account left the tree.
+    Gone,
+}
+
+/// Until a tree is in force whose entry for `alias` differs from `was` or is gone.
 async fn account_changed(tree: &mut TreeRx, alias: &str, was: &Account) {
     let _ = tree
         .wait_for(|t| {
             t.as_ref()
-                .and_then(|t| t.accounts.get(alias))
-                .is_some_and(|a| !a.same_reach(was))
+                .is_some_and(|t| t.accounts.get(alias).is_none_or(|a| !a.same_reach(was)))
         })
         .await;
 }
@@ -57,8 +69,8 @@ pub struct Supervisor {
     pub audit: Arc<AuditLog>,
     pub shutdown: watch::Receiver<bool>,
     access: Mutex<HashMap<String, Slot>>,
-    facts: Mutex<HashMap<String, Facts>>,
-    first_listings: Mutex<HashMap<String, Arc<FirstListings>>>,
+    /// Per account alias: what its shards share while the account is reached the same way.
+    accounts: Mutex<HashMap<String, Shared>>,
     /// `--max-deletions` per generation, for every shard together.
     deletions: Arc<DeletionBudget>,
 }
@@ -69,6 +81,15 @@ struct Slot {
     account: Account,
     attempt: u32,
     cell: Arc<OnceCell<Result<SdkConfig, AccountError>>>,
+}
+
+/// What an account's shards share: its facts and the wait for their first listings. A new
+/// entry (another role, profile or id) starts both afresh: facts of the account reached before
+/// must not resolve references in the one reached now.
+struct Shared {
+    account: Account,
+    facts: Facts,
+    first_listings: Arc<FirstListings>,
 }
 
 impl Supervisor {
@@ -88,8 +109,7 @@ impl Supervisor {
             audit,
             shutdown,
             access: Mutex::new(HashMap::new()),
-            facts: Mutex::new(HashMap::new()),
-            first_listings: Mutex::new(HashMap::new()),
+            accounts: Mutex::new(HashMap::new()),
             deletions: Arc::new(DeletionBudget::default()),
         }
     }
@@ -103,19 +123,19 @@ impl Supervisor {
     }
 
     /// Runs until shutdown (`run`) or until every shard has finished (`plan`, `apply`): starts
-    /// each shard the tree gains and hands every new generation to each shard.
+    /// each shard the tree gains, and forgets one whose account left the tree.
     pub async fn run(self: Arc<Self>) {
         let mut tree_rx: TreeRx = self.fleet.tree.clone();
         let mut shutdown = self.shutdown.clone();
-        let mut shards: BTreeMap<ShardId, watch::Sender<Option<Arc<DesiredSet>>>> = BTreeMap::new();
+        let mut running: BTreeSet<ShardId> = BTreeSet::new();
         let mut left_out: BTreeSet<ShardId> = BTreeSet::new();
-        let mut tasks = JoinSet::new();
+        let mut tasks: JoinSet<ShardId> = JoinSet::new();
         let one_shot = self.settings().mode != Mode::Run;
         loop {
             let tree = tree_rx.borrow_and_update().clone();
             if let Some(tree) = tree {
                 for id in tree.shards.keys() {
-                    if shards.contains_key(id) {
+                    if running.contains(id) {
                         continue;
                     }
                     if !self.selection.selects(id) {
@@ -124,25 +144,23 @@ impl Supervisor {
                         }
                         continue;
                     }
-                    let (tx, rx) = watch::channel(None);
-                    shards.insert(id.clone(), tx);
-                    // Declared before any shard of the tree can list: the account's shards
-                    // wait for each other's first listings (see `Engine::with_first_listings`).
-                    self.first_listings_of(&id.account)
-                        .expect(kinds::count(id.is_global()));
+                    running.insert(id.clone());
                     self.fleet.set(id, ShardState::Starting);
                     let me = self.clone();
                     let shard = id.clone();
                     tasks.spawn(
-                        async move { me.shard(shard, rx).await }
-                            .instrument(tracing::info_span!("shard", shard = %id)),
+                        async move {
+                            me.shard(&shard).await;
+                            shard
+                        }
+                        .instrument(tracing::info_span!("shard", shard = %id)),
                     );
                 }
-                for (id, tx) in &shards {
-                    tx.send_replace(Some(tree.shard(id)));
-                }
-                if shards.is_empty() && one_shot {
-                    tracing::warn!("no shard selected: nothing to do");
+                if running.is_empty() && !tree.shards.is_empty() {
+                    tracing::warn!(
+                        shards = tree.shards.len(),
+                        "no shard of the tree is selected (--shard/--region): nothing to do"
+                    );
                 }
             }
             if one_shot {
@@ -151,6 +169,11 @@ impl Supervisor {
             }
             tokio::select! {
                 r = tree_rx.changed() => if r.is_err() { break },
+                Some(Ok(id)) = tasks.join_next(), if !tasks.is_empty() => {
+                    // Its account left the tree: forget it (it starts again if it comes back).
+                    running.remove(&id);
+                    self.fleet.remove(&id);
+                }
                 _ = shutdown.wait_for(|s| *s) => break,
             }
         }
@@ -158,30 +181,27 @@ impl Supervisor {
     }
 
     /// One shard's life: reach its account (retrying as the error allows), run its kind loops
-    /// until they end — or, when the account's entry in `accounts.yaml` changes (another role,
-    /// profile or id), stop them and start again with the new entry.
-    async fn shard(
-        self: Arc<Self>,
-        id: ShardId,
-        desired: watch::Receiver<Option<Arc<DesiredSet>>>,
-    ) {
+    /// until they end — or, when the account's entry changes, stop them and start again with
+    /// the new entry.
+    async fn shard(&self, id: &ShardId) {
         let mut attempt = 0u32;
         loop {
-            let Some((sdk, account)) = self.reach_shard(&id, &mut attempt).await else {
+            let Some((sdk, account)) = self.reach_shard(id, &mut attempt).await else {
                 return;
             };
-            if !self.run_shard(&id, sdk, &account, desired.clone()).await {
-                return;
+            match self.run_shard(id, sdk, &account).await {
+                Ended::Done | Ended::Gone => return,
+                Ended::Restart => {
+                    tracing::info!("the account's entry in accounts.yaml changed: restarting the shard with it");
+                    self.fleet.set(id, ShardState::Starting);
+                    attempt = 0;
+                }
             }
-            tracing::info!(
-                "the account's entry in accounts.yaml changed: restarting the shard with it"
-            );
-            self.fleet.set(&id, ShardState::Starting);
         }
     }
 
-    /// Reaches the shard's account: `None` when it cannot (one-shot modes give up at once) or
-    /// on shutdown.
+    /// Reaches the shard's account: `None` when it cannot (one-shot modes give up at once), on
+    /// shutdown, or when the account left the tree.
     async fn reach_shard(&self, id: &ShardId, attempt: &mut u32) -> Option<(SdkConfig, Account)> {
         let mut shutdown = self.shutdown.clone();
         let mut tree_rx = self.fleet.tree.clone();
@@ -196,7 +216,8 @@ impl Supervisor {
             tracing::error!(error = %e, terminal, "shard cannot start; the other shards go on");
             if *attempt == 1 {
                 // Its kinds will not list: the account's other shards stop waiting for them.
-                self.first_listings_of(&id.account)
+                self.shared_of(&account)
+                    .first_listings
                     .count(kinds::count(id.is_global()));
             }
             self.fleet.set(
@@ -209,26 +230,22 @@ impl Supervisor {
             if self.settings().mode != Mode::Run {
                 return None;
             }
-            let delay = Duration::from_secs(1u64 << (*attempt).min(9)).min(RETRY_MAX);
-            // A terminal failure waits for the account's entry to change; another failure for
-            // its backoff (or that change, whichever comes first).
+            let delay = if terminal {
+                RETRY_MAX
+            } else {
+                Duration::from_secs(1u64 << (*attempt).min(9)).min(RETRY_MAX)
+            };
             tokio::select! {
                 _ = account_changed(&mut tree_rx, &id.account, &account) => {}
-                _ = tokio::time::sleep(delay), if !terminal => {}
+                _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.wait_for(|s| *s) => return None,
             }
         }
     }
 
-    /// Runs the shard's kind loops. True when they were stopped because the account's entry
-    /// changed (start again), false when they ended (shutdown, or `plan`/`apply` done).
-    async fn run_shard(
-        &self,
-        id: &ShardId,
-        sdk: SdkConfig,
-        account: &Account,
-        desired: watch::Receiver<Option<Arc<DesiredSet>>>,
-    ) -> bool {
+    /// Runs the shard's kind loops, handing them the shard's part of each tree generation whose
+    /// entry for the account is the one they run with.
+    async fn run_shard(&self, id: &ShardId, sdk: SdkConfig, account: &Account) -> Ended {
         let region = if id.is_global() {
             aws::region_of(&self.base).unwrap_or_else(|| GLOBAL_SIGNING_REGION.to_string())
         } else {
@@ -237,13 +254,18 @@ impl Supervisor {
         let counter = CallCounter::new(self.metrics(), &id.account, &id.region);
         let clients = aws::clients(&sdk, &region, &self.aws, counter);
         let controllers = kinds::controllers(&clients, self.settings(), id.is_global());
-        // The loops stop on the process's shutdown, or when this shard restarts.
+        let mut tree_rx = self.fleet.tree.clone();
+        let part = |tree: &DesiredTree| Some(tree.shard(id));
+        let first = tree_rx.borrow_and_update().as_deref().and_then(part);
+        let (desired_tx, desired_rx) = watch::channel(first);
+        // The loops stop on the process's shutdown, or when this shard restarts or ends.
         let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = self.shared_of(account);
         let engine = Arc::new(
-            Engine::new(self.settings().clone(), self.metrics(), desired, stop_rx)
-                .in_shard(id.clone(), &self.facts_of(&id.account))
+            Engine::new(self.settings().clone(), self.metrics(), desired_rx, stop_rx)
+                .in_shard(id.clone(), &shared.facts)
                 .with_audit(self.audit.clone())
-                .with_first_listings(self.first_listings_of(&id.account))
+                .with_first_listings(shared.first_listings)
                 .with_deletion_budget(self.deletions.clone()),
         );
         self.fleet.set(id, ShardState::Running(engine.clone()));
@@ -253,16 +275,30 @@ impl Supervisor {
             loops.spawn(c.run(engine.clone()).in_current_span());
         }
         let mut shutdown = self.shutdown.clone();
-        let mut tree_rx = self.fleet.tree.clone();
-        let restart = tokio::select! {
-            _ = async { while loops.join_next().await.is_some() {} } => return false,
-            _ = shutdown.wait_for(|s| *s) => false,
-            _ = account_changed(&mut tree_rx, &id.account, account) => true,
+        let ended = loop {
+            tokio::select! {
+                _ = async { while loops.join_next().await.is_some() {} } => return Ended::Done,
+                _ = shutdown.wait_for(|s| *s) => break Ended::Done,
+                r = tree_rx.changed() => {
+                    if r.is_err() {
+                        break Ended::Done;
+                    }
+                    let tree = tree_rx.borrow_and_update().clone();
+                    let Some(tree) = tree else { continue };
+                    match tree.accounts.get(&id.account) {
+                        None => break Ended::Gone,
+                        Some(a) if !a.same_reach(account) => break Ended::Restart,
+                        Some(_) => {
+                            desired_tx.send_replace(part(&tree));
+                        }
+                    }
+                }
+            }
         };
         // In-flight changes finish: the loops return at their next check of `stop`.
         let _ = stop_tx.send(true);
         while loops.join_next().await.is_some() {}
-        restart
+        ended
     }
 
     /// The account of `id` in the tree in force.
@@ -315,21 +351,48 @@ impl Supervisor {
         .clone()
     }
 
-    /// The first listings of an account's shards.
-    fn first_listings_of(&self, account: &str) -> Arc<FirstListings> {
-        let Ok(mut all) = self.first_listings.lock() else {
-            return Arc::new(FirstListings::default());
+    /// What the shards of `account` share, fresh when the account is reached another way than
+    /// before. The first-listing wait expects every selected shard the tree has for it.
+    fn shared_of(&self, account: &Account) -> SharedView {
+        let Ok(mut all) = self.accounts.lock() else {
+            return SharedView {
+                facts: Facts::default(),
+                first_listings: Arc::new(FirstListings::default()),
+            };
         };
-        all.entry(account.to_string()).or_default().clone()
+        let fresh = all
+            .get(&account.alias)
+            .is_none_or(|s| !s.account.same_reach(account));
+        if fresh {
+            let first = Arc::new(FirstListings::default());
+            if let Some(tree) = self.fleet.tree.borrow().as_ref() {
+                let kinds: usize = tree
+                    .shards
+                    .keys()
+                    .filter(|s| s.account == account.alias && self.selection.selects(s))
+                    .map(|s| kinds::count(s.is_global()))
+                    .sum();
+                first.expect(kinds);
+            }
+            all.insert(
+                account.alias.clone(),
+                Shared {
+                    account: account.clone(),
+                    facts: Facts::default(),
+                    first_listings: first,
+                },
+            );
+        }
+        let s = &all[&account.alias];
+        SharedView {
+            facts: s.facts.clone(),
+            first_listings: s.first_listings.clone(),
+        }
     }
+}
 
-    /// The facts store of an account (one per account, shared by its shards).
-    fn facts_of(&self, account: &str) -> Facts {
-        let Ok(mut all) = self.facts.lock() else {
-            return Facts::default();
-        };
-        all.entry(account.to_string())
-            .or_insert_with(Facts::default)
-            .clone()
-    }
+/// An account's shared state, as one shard takes it.
+struct SharedView {
+    facts: Facts,
+    first_listings: Arc<FirstListings>,
 }

@@ -6,6 +6,7 @@
 use std::error::Error as StdError;
 use std::sync::Arc;
 
+use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -66,7 +67,18 @@ pub async fn reach(
 ) -> Result<SdkConfig, AccountError> {
     let sdk = match &account.access {
         Access::Own => base.clone(),
-        Access::Profile { profile } => base_config(opts, Some(profile)).await,
+        Access::Profile { profile } => {
+            // The profile's credentials only: the default chain would take the environment's
+            // (`AWS_ACCESS_KEY_ID`) first.
+            let provider = ProfileFileCredentialsProvider::builder()
+                .profile_name(profile.clone())
+                .build();
+            base_config(opts, Some(profile))
+                .await
+                .to_builder()
+                .credentials_provider(SharedCredentialsProvider::new(provider))
+                .build()
+        }
         Access::Role {
             role_arn,
             external_id,

@@ -96,8 +96,9 @@ fn render_problems(problems: &[Problem]) -> String {
 /// What loading needs besides the tree.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
-    /// The region of resources that name none when the tree names several (or none):
-    /// `--region`, or the AWS configuration's. A tree that names one region uses it.
+    /// The region of a tree that names no region at all (`--region`, or the AWS
+    /// configuration's). A tree that names one region uses it; one that names several needs
+    /// every regional resource to name its own.
     pub default_region: Option<String>,
 }
 

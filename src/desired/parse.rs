@@ -176,6 +176,21 @@ fn check_doc<R: Registry>(
         valid = false;
     }
     let mut labels = metadata.labels;
+    // Placement labels written by hand (as `converge render` prints them) are checked like
+    // `metadata.account` and `metadata.region`.
+    for (label, check) in [
+        (
+            LABEL_ACCOUNT,
+            validate_alias as fn(&str) -> Result<(), String>,
+        ),
+        (LABEL_REGION, validate_region),
+    ] {
+        if let Some(Err(e)) = labels.get(label).map(|v| check(v)) {
+            problems
+                .push(src.problem_at(name_origin.clone(), format!("metadata.labels.{label}: {e}")));
+            valid = false;
+        }
+    }
     labels.extend(src.labels.clone());
     // Where the resource goes: an instance's resources go where the instance is; anything else
     // where its metadata says (over its service's `shared` defaults).

@@ -3,8 +3,9 @@
 //!
 //! A resource's account is its instance's (`instances: {testing: {account: staging}}`), else
 //! its `metadata.account` (or its service's `shared` default), else the default account of
-//! `accounts.yaml`. Its region likewise, else the only region the tree names, else `--region`
-//! (the process's region).
+//! `accounts.yaml`. Its region likewise, else the only region the tree names; in a tree that
+//! names several, a regional resource outside service instances must name its region; a tree
+//! that names none is in the controller's region (`--region`).
 //! Global kinds (IAM, Route 53) go to the account's `global` shard whatever their region.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,14 +42,17 @@ impl<'a> Placer<'a> {
             .iter()
             .filter_map(|d| d.labels.get(LABEL_REGION).cloned())
             .collect();
-        // The tree's only region first: a tree that names one region means it for all its
-        // resources, wherever the controller runs.
+        // Where a resource goes must not depend on the rest of the tree changing (a new
+        // instance in another region would move it, and the old shard would prune it) nor on
+        // where the controller runs: a tree that names one region means it for everything; one
+        // that names several needs every regional resource to name its own; one that names none
+        // (a single-region tree) is in the controller's region.
         let default_region = match regions.len() {
             1 => regions.iter().next().cloned(),
-            // A tree that names no region, checked without AWS configuration (`validate` in a
-            // git hook): every controller puts it in its own region.
+            // Checked without AWS configuration (`validate` in a git hook): every controller
+            // puts it in its own region.
             0 => Some(default_region.unwrap_or(UNKNOWN_REGION).to_string()),
-            _ => default_region.map(str::to_string),
+            _ => None,
         };
         Placer {
             accounts,
@@ -93,13 +97,9 @@ impl<'a> Placer<'a> {
         match region {
             Some(r) => Some(ShardId::new(account.as_str(), r.as_str())),
             None => {
-                let named = if self.regions.is_empty() {
-                    "none".to_string()
-                } else {
-                    self.regions.iter().cloned().collect::<Vec<_>>().join(", ")
-                };
+                let named = self.regions.iter().cloned().collect::<Vec<_>>().join(", ");
                 problems.push(problem(format!(
-                    "{} `{}` has no region: set `metadata.region`, or run with --region (regions the tree names: {named})",
+                    "{} `{}` has no region, and the tree names several ({named}): set `metadata.region`",
                     doc.kind, doc.name
                 )));
                 None
@@ -204,7 +204,13 @@ pub fn check_references<R: Registry>(
                         "{}: {} `{}` is named in {r}, but a {} in {} can use only a {} of its own region",
                         reference.field, reference.kind, reference.name, res.kind, shard.region, reference.kind
                     )),
-                    (Some(_), _) => None,
+                    (Some(r), _) => {
+                        let there = places.iter().any(|(p, _)| p == r);
+                        (!there && !places.is_empty()).then(|| format!(
+                            "{}: {} `{}` is named in {r}, but it is desired in {}",
+                            reference.field, reference.kind, reference.name, list(places)
+                        ))
+                    }
                     (None, false) => {
                         let here = places.iter().any(|(r, _)| *r == shard.region);
                         (!here && !places.is_empty()).then(|| format!(

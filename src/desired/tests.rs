@@ -271,7 +271,7 @@ fn a_service_template_renders_once_per_instance_with_labels_and_standard_tags() 
         ("myapp/queues.yaml", QUEUES),
         (
             "plain.yaml",
-            "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: plain}\nspec: {}\n",
+            "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: plain, region: us-east-1}\nspec: {}\n",
         ),
     ]);
     let set = load(d.path()).unwrap();
@@ -297,7 +297,11 @@ fn a_service_template_renders_once_per_instance_with_labels_and_standard_tags() 
     assert_eq!(q.labels[LABEL_REGION], "us-west-2");
     assert_eq!(q.origin.line, 3, "the template line of the document");
     let plain = &queues["plain"];
-    assert!(plain.labels.is_empty());
+    assert_eq!(
+        plain.labels.keys().collect::<Vec<_>>(),
+        vec![LABEL_REGION],
+        "only its metadata.region"
+    );
     assert_eq!(
         plain.spec["tags"],
         serde_json::json!({}),
@@ -559,7 +563,7 @@ fn resources_are_placed_in_the_shard_of_their_instance_or_metadata() {
             "instances:\n  testing: {region: us-east-1, account: staging}\n  production: {region: eu-west-1}\n",
         ),
         ("myapp/q.yaml", &queue("'{{ cluster_name }}'", "")),
-        ("plain.yaml", &(queue("p1", "") + &queue("p2", ", region: eu-west-1, account: staging"))),
+        ("plain.yaml", &(queue("p1", ", region: us-east-1") + &queue("p2", ", region: eu-west-1, account: staging"))),
     ]);
     let t = load_tree(d.path()).unwrap();
     assert_eq!(
@@ -573,7 +577,7 @@ fn resources_are_placed_in_the_shard_of_their_instance_or_metadata() {
     assert_eq!(
         names_in(&t, "shared/us-east-1"),
         vec!["p1"],
-        "the default account and region"
+        "the default account"
     );
     assert_eq!(names_in(&t, "staging/eu-west-1"), vec!["p2"]);
     assert_eq!(t.shards.len(), 4);
@@ -667,7 +671,7 @@ fn an_instance_template_cannot_move_its_resources() {
 }
 
 #[test]
-fn a_resource_without_region_needs_a_default_when_the_tree_names_several() {
+fn a_resource_without_region_must_name_it_when_the_tree_names_several() {
     let d = tree(&[
         (
             "a.yaml",
@@ -675,7 +679,9 @@ fn a_resource_without_region_needs_a_default_when_the_tree_names_several() {
         ),
         ("c.yaml", &queue("c", "")),
     ]);
-    let e = super::load::<Only>(d.path(), &LoadOptions::default()).unwrap_err();
+    // Not even with the controller's region: where it goes must not depend on where the
+    // controller runs, nor move when an instance in another region is added.
+    let e = load_tree(d.path()).unwrap_err();
     let text = e.to_string();
     assert!(
         text.contains("c.yaml:2:")
@@ -693,6 +699,12 @@ fn a_resource_without_region_needs_a_default_when_the_tree_names_several() {
     // ... even when the process runs in another region.
     let t = load_tree(d.path()).unwrap();
     assert_eq!(names_in(&t, "default/eu-west-1"), vec!["a", "c"]);
+    // A tree that names none is in the controller's region.
+    let d = tree(&[("c.yaml", &queue("c", ""))]);
+    assert_eq!(
+        names_in(&load_tree(d.path()).unwrap(), "default/us-east-1"),
+        vec!["c"]
+    );
 }
 
 #[test]
@@ -721,4 +733,19 @@ fn shared_templates_go_where_the_service_says() {
     ]);
     let t = load_tree(d.path()).unwrap();
     assert_eq!(names_in(&t, "staging/eu-west-1"), vec!["myapp-shared"]);
+}
+
+#[test]
+fn placement_labels_written_by_hand_are_checked() {
+    let d = tree(&[(
+        "a.yaml",
+        "apiVersion: converge/v1\nkind: Queue\nmetadata:\n  name: q\n  labels: {converge/region: mars}\nspec: {}\n",
+    )]);
+    let problems = problems_of(&d);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("metadata.labels.converge/region: `mars` is not an AWS region")),
+        "{problems:?}"
+    );
 }

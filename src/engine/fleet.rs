@@ -86,6 +86,17 @@ impl Fleet {
         }
     }
 
+    /// Forgets a shard (its account left the tree), and its `converge_shard_up` series.
+    pub fn remove(&self, shard: &ShardId) {
+        let _ = self
+            .metrics
+            .shard_up
+            .remove_label_values(&[&shard.account, &shard.region]);
+        if let Ok(mut g) = self.shards.write() {
+            g.remove(shard);
+        }
+    }
+
     /// Every shard and its state, by shard.
     pub fn snapshot(&self) -> BTreeMap<ShardId, ShardState> {
         self.shards.read().map(|g| g.clone()).unwrap_or_default()

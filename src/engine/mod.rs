@@ -92,6 +92,14 @@ impl DiffCtx<'_> {
         if self.region != GLOBAL {
             return None;
         }
+        // From the global services: the one region of the account that desires the name; a
+        // name desired in several is not guessed (the loader rejects it).
+        match self.desired.regions_of(kind, name).as_slice() {
+            [one] => return in_region(one),
+            [] => {}
+            _ => return None,
+        }
+        // Desired nowhere (managed elsewhere): the one region where it was listed.
         let mut found = self
             .facts
             .iter()

@@ -216,6 +216,18 @@ mod shards {
                 && e[0].contains("loadbalancer:<region>/lb"),
             "{e:?}"
         );
-        load(&[("a.yaml", &(both + &record("loadbalancer:eu-west-1/lb")))]).unwrap();
+        load(&[(
+            "a.yaml",
+            &(both.clone() + &record("loadbalancer:eu-west-1/lb")),
+        )])
+        .unwrap();
+        // A region where the name is not desired (a typo) is an error, not a wait forever.
+        let e = load(&[("a.yaml", &(both + &record("loadbalancer:eu-west-2/lb")))]).unwrap_err();
+        assert!(
+            e[0].contains(
+                "LoadBalancer `lb` is named in eu-west-2, but it is desired in eu-west-1 ("
+            ),
+            "{e:?}"
+        );
     }
 }

@@ -127,8 +127,7 @@ fn four_shard_tree(p: &str) -> Desired {
     d.write(
         "queues.yaml",
         &[
-            // No region: the process's (the tree names two).
-            queue(&format!("{p}-a"), ""),
+            queue(&format!("{p}-a"), ", region: us-east-1"),
             queue(&format!("{p}-b"), ", region: eu-west-1"),
             queue(&format!("{p}-c"), ", account: staging, region: us-east-1"),
             queue(&format!("{p}-d"), ", account: staging, region: eu-west-1"),
@@ -350,7 +349,7 @@ fn names_are_unique_per_shard() {
         &[
             queue("same", ", region: us-east-1"),
             queue("same", ", region: eu-west-1"),
-            queue("same", ", account: staging"),
+            queue("same", ", account: staging, region: us-east-1"),
         ]
         .concat(),
     );
@@ -640,4 +639,31 @@ fn logs_restart(run: &Running, shard: &str) -> bool {
     run.logs().lines().any(|l| {
         l.contains("restarting the shard with it") && l.contains(&format!("\"shard\":\"{shard}\""))
     })
+}
+
+#[test]
+fn a_profile_that_does_not_exist_fails_its_shard_even_with_credentials_in_the_environment() {
+    let p = unique("pf");
+    let d = Desired::new();
+    d.write(
+        "accounts.yaml",
+        &accounts_yaml("  ghost: {id: \"222222222222\", profile: nope}\n"),
+    );
+    d.write(
+        "q.yaml",
+        &(queue(&format!("{p}-ok"), "") + &queue(&format!("{p}-ghost"), ", account: ghost")),
+    );
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--timeout", "60s"],
+    );
+    let text = stdout(&out);
+    assert_exit(&out, 1);
+    assert!(
+        text.contains(
+            "NOT CONVERGED shard ghost/us-east-1: cannot run: cannot obtain working credentials"
+        ),
+        "the profile's credentials, not the environment's: {text}"
+    );
+    assert!(text.contains(&format!("Queue {p}-ok: create")), "{text}");
 }

@@ -159,12 +159,16 @@ pub struct DeletionBudget {
 }
 
 impl DeletionBudget {
-    /// Takes one deletion of `generation`; false when `max` are taken.
+    /// Takes one deletion of `generation`; false when `max` are taken, or when a newer
+    /// generation is in force (a sweep still on an older one must not reset the count).
     pub fn take(&self, generation: u64, max: u32) -> bool {
         let Ok(mut g) = self.taken.lock() else {
             return false;
         };
-        if g.0 != generation {
+        if generation < g.0 {
+            return false;
+        }
+        if generation > g.0 {
             *g = (generation, 0);
         }
         if g.1 >= max {
@@ -220,5 +224,11 @@ mod tests {
             "the generation's budget is spent, whichever shard asks"
         );
         assert!(shared.take(2, 2), "a new generation starts afresh");
+        assert!(
+            !shared.take(1, 2),
+            "a sweep still on the old one takes nothing"
+        );
+        assert!(shared.take(2, 2), "and did not reset the new one's count");
+        assert!(!shared.take(2, 2));
     }
 }

@@ -765,6 +765,14 @@ fn a_global_record_finds_its_load_balancer_in_the_region_it_names() {
         value("loadbalancer:web"),
         Err("LoadBalancer/web".to_string())
     );
+    // Listed in two regions but desired in one: that one (the other `web` is not ours).
+    let desired = facts.desired_at("eu-west-1", lb::KIND, "web");
+    let s = spec("type: CNAME\nvalues: ['loadbalancer:web']\n");
+    let changes = DnsRecord::diff(&desired.ctx(), n, &s, Some(&live(None, None))).unwrap();
+    assert_eq!(
+        changes[0].batch().upsert[0].values,
+        vec!["web-2.eu-west-1.elb.amazonaws.com.".to_string()]
+    );
     let bad = spec("type: CNAME\nvalues: ['loadbalancer:mars/web']\n");
     assert!(DnsRecord::validate(n, &bad)[0].contains("`mars` is not an AWS region"));
 }
