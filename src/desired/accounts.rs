@@ -211,12 +211,11 @@ fn account(
         },
     };
     let access = match (&decl.role_arn, &decl.profile) {
-        (Some(r), Some(p)) => {
+        (Some(_), Some(p)) => {
             push(
                 at(&p.referenced),
                 "give `role_arn` or `profile`, not both".into(),
             );
-            let _ = r;
             None
         }
         (Some(r), None) => {

@@ -147,7 +147,16 @@ pub fn render_shared<R: Registry>(
             out.push(doc);
             continue;
         }
+        // A global kind (IAM, Route 53) exists once per account, whatever its regions.
+        let global = R::is_global(&doc.kind);
+        let mut accounts_done = Vec::new();
         for (account, region) in &placements {
+            if global {
+                if accounts_done.contains(&account) {
+                    continue;
+                }
+                accounts_done.push(account);
+            }
             let mut placed = doc.clone();
             let labels = [(LABEL_ACCOUNT, account), (LABEL_REGION, region)];
             for (label, value) in labels {

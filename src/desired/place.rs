@@ -133,14 +133,6 @@ pub fn insert(
 ) {
     let set = shards.entry(shard.clone()).or_default();
     if let Some(first) = set.of_kind(&doc.kind).and_then(|m| m.get(&doc.name)) {
-        // A shared template's resource placed for two regions of one account lands twice in
-        // the account's global shard: the same resource, once.
-        if first.origin == doc.origin
-            && first.hash == doc.hash
-            && !first.labels.contains_key(LABEL_INSTANCE)
-        {
-            return;
-        }
         problems.push(Problem {
             origin: doc.origin.clone(),
             message: format!(

@@ -749,3 +749,25 @@ fn placement_labels_written_by_hand_are_checked() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn bad_instance_accounts_and_shared_placements_are_errors_at_their_line() {
+    let d = tree(&[
+        (
+            "myapp/service.yaml",
+            "instances:\n  testing: {region: us-east-1, account: 'a b'}\nshared: {account: ok, region: nowhere}\n",
+        ),
+        ("myapp/q.yaml", &queue("'{{ cluster_name }}'", "")),
+    ]);
+    let problems = problems_of(&d);
+    assert!(
+        problems.iter().any(|p| p.contains("service.yaml:2:")
+            && p.contains("instance `testing`: account alias `a b` must be 1 to 32 letters")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("service.yaml:3:")
+            && p.contains("shared.region: `nowhere` is not an AWS region")),
+        "{problems:?}"
+    );
+}

@@ -156,6 +156,35 @@ mod shards {
     }
 
     #[test]
+    fn a_shared_global_resource_exists_once_per_account_and_a_regional_one_per_region() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = dir.path().join("svc");
+        std::fs::create_dir_all(svc.join("shared")).unwrap();
+        std::fs::write(
+            svc.join("service.yaml"),
+            "instances:\n  a: {region: us-east-1}\n  b: {region: eu-west-1}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            svc.join("shared/all.yaml"),
+            doc("IamRole", "svc-role", "", "{}")
+                + &doc("SecurityGroup", "svc", "", "{description: s}"),
+        )
+        .unwrap();
+        let t = super::load(dir.path(), &LoadOptions::default()).unwrap();
+        let names = |shard: &str, kind: &str| -> Vec<String> {
+            let (a, r) = shard.split_once('/').unwrap();
+            t.shards[&crate::core::ShardId::new(a, r)]
+                .of_kind(kind)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(names("default/global", "IamRole"), vec!["svc-role"]);
+        assert_eq!(names("default/us-east-1", "SecurityGroup"), vec!["svc"]);
+        assert_eq!(names("default/eu-west-1", "SecurityGroup"), vec!["svc"]);
+    }
+
+    #[test]
     fn a_security_group_of_another_region_cannot_be_used() {
         let e = load(&[(
             "a.yaml",

@@ -87,36 +87,24 @@ async fn queues_in(endpoint: &str, account: &str, region: &str, prefix: &str) ->
     names
 }
 
-/// How many calls of `operation` an `AWS API calls:` line counts.
+/// How many calls of `operation` (any service) the `AWS API calls:` line counts.
 fn calls_of(stderr: &str, operation: &str) -> u64 {
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("AWS API calls:"))
-        .unwrap_or_default();
-    line.split([',', '('])
-        .filter_map(|p| {
-            let (op, n) = p.trim().trim_end_matches(')').rsplit_once(' ')?;
-            op.ends_with(&format!(".{operation}"))
-                .then(|| n.parse::<u64>().ok())?
-        })
+    api_calls(stderr)
+        .iter()
+        .filter(|(op, _)| op.ends_with(&format!(".{operation}")))
+        .map(|(_, n)| n)
         .sum()
 }
 
-/// The write operations an `AWS API calls:` line counts.
+/// The write operations the `AWS API calls:` line counts.
 fn writes(stderr: &str) -> Vec<String> {
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("AWS API calls:"))
-        .unwrap_or_default();
-    line.split([',', '('])
-        .map(|p| p.trim().trim_end_matches(')').to_string())
-        .filter(|p| {
-            [
-                "Create", "Delete", "Set", "Tag", "Untag", "Put", "Update", "Change",
-            ]
-            .iter()
-            .any(|w| p.contains(&format!(".{w}")))
-        })
+    const WRITES: &[&str] = &[
+        "Create", "Delete", "Set", "Tag", "Untag", "Put", "Update", "Change",
+    ];
+    api_calls(stderr)
+        .into_iter()
+        .filter(|(op, _)| WRITES.iter().any(|w| op.contains(&format!(".{w}"))))
+        .map(|(op, n)| format!("{op} {n}"))
         .collect()
 }
 

@@ -51,11 +51,7 @@ impl Fixture {
 
     /// A fact published for `name` in the shard of `region`.
     pub fn fact_at(mut self, region: &str, fact: Fact, name: &str, value: &str) -> Fixture {
-        self.facts
-            .entry(region.to_string())
-            .or_default()
-            .entry(fact.kind.to_string())
-            .or_default()
+        self.kind_in(region, fact.kind)
             .entry(name.to_string())
             .or_default()
             .insert(fact.key.to_string(), value.to_string());
@@ -70,11 +66,8 @@ impl Fixture {
         qualifier: &str,
         value: &str,
     ) -> Fixture {
-        self.facts
-            .entry(self.region.to_string())
-            .or_default()
-            .entry(family.kind.to_string())
-            .or_default()
+        let region = self.region;
+        self.kind_in(region, family.kind)
             .entry(name.to_string())
             .or_default()
             .insert(family.key(qualifier), value.to_string());
@@ -83,12 +76,22 @@ impl Fixture {
 
     /// A kind that has listed, with no resources (so references to it resolve or pass through).
     pub fn listed(mut self, kind: &str) -> Fixture {
+        let region = self.region;
+        self.kind_in(region, kind);
+        self
+    }
+
+    /// What `kind` published in the shard of `region` (created empty: it has listed).
+    fn kind_in(
+        &mut self,
+        region: &str,
+        kind: &str,
+    ) -> &mut BTreeMap<String, BTreeMap<String, String>> {
         self.facts
-            .entry(self.region.to_string())
+            .entry(region.to_string())
             .or_default()
             .entry(kind.to_string())
-            .or_default();
-        self
+            .or_default()
     }
 
     /// `kind`/`name` in the desired state (spec `{}`).

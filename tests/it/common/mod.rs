@@ -465,6 +465,26 @@ impl Drop for Running {
     }
 }
 
+/// The `AWS API calls: N (Service.Operation n, ...)` line `plan` and `apply` print on stderr,
+/// as `("Service.Operation", n)` pairs (every shard together).
+pub fn api_calls(stderr: &str) -> Vec<(String, u64)> {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("AWS API calls:"))
+        .unwrap_or_default();
+    let inner = line
+        .split_once('(')
+        .and_then(|(_, r)| r.strip_suffix(')'))
+        .unwrap_or_default();
+    inner
+        .split(", ")
+        .filter_map(|p| {
+            let (op, n) = p.rsplit_once(' ')?;
+            Some((op.to_string(), n.parse().ok()?))
+        })
+        .collect()
+}
+
 /// Sum of every AWS call counted for the given operations.
 pub fn calls(metrics: &str, operations: &[&str]) -> f64 {
     metrics
