@@ -268,6 +268,11 @@ impl Supervisor {
                 .with_first_listings(shared.first_listings)
                 .with_deletion_budget(self.deletions.clone()),
         );
+        // Its kinds are registered before the shard reads as running, so `/readyz` never
+        // sees a running shard with no kinds (which would read as ready) before its loops start.
+        for c in &controllers {
+            engine.status.register(c.kind());
+        }
         self.fleet.set(id, ShardState::Running(engine.clone()));
         tracing::info!(kinds = controllers.len(), "shard running");
         let mut loops = JoinSet::new();

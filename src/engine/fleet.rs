@@ -116,21 +116,10 @@ impl Fleet {
         let mut out = Vec::new();
         for (id, state) in self.snapshot() {
             let (error, kinds) = match &state {
-                ShardState::Running(engine) => {
-                    let kinds: Vec<_> = engine
-                        .status
-                        .snapshot()
-                        .iter()
-                        .filter(|(_, s)| !(s.swept && s.ready))
-                        .map(|(k, s)| {
-                            serde_json::json!({"kind": k, "swept": s.swept, "error": s.last_error})
-                        })
-                        .collect();
-                    if kinds.is_empty() {
-                        continue;
-                    }
-                    (None, kinds)
-                }
+                ShardState::Running(engine) => match unready_kinds(engine) {
+                    Some(kinds) => (None, kinds),
+                    None => continue,
+                },
                 ShardState::Failed { error, .. } => (Some(error.clone()), Vec::new()),
                 ShardState::Starting => (None, Vec::new()),
             };
@@ -142,5 +131,56 @@ impl Fleet {
             });
         }
         out
+    }
+}
+
+/// The kinds of a running shard that are not ready, or `None` when the shard is ready. A
+/// shard with no kind registered yet is still starting its loops: not ready.
+fn unready_kinds(engine: &Engine) -> Option<Vec<serde_json::Value>> {
+    let status = engine.status.snapshot();
+    let kinds: Vec<_> = status
+        .iter()
+        .filter(|(_, s)| !(s.swept && s.ready))
+        .map(|(k, s)| serde_json::json!({"kind": k, "swept": s.swept, "error": s.last_error}))
+        .collect();
+    (status.is_empty() || !kinds.is_empty()).then_some(kinds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::watch;
+
+    fn fleet() -> (Fleet, Arc<Engine>) {
+        let metrics = Arc::new(Metrics::new().expect("metrics register"));
+        let (_tree_tx, tree_rx) = watch::channel(None);
+        let (_desired_tx, desired_rx) = watch::channel(None);
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        let engine = Arc::new(Engine::new(
+            Settings::default(),
+            metrics.clone(),
+            desired_rx,
+            stop_rx,
+        ));
+        (Fleet::new(Settings::default(), metrics, tree_rx), engine)
+    }
+
+    #[test]
+    fn a_running_shard_is_ready_only_once_its_registered_kinds_swept() {
+        let (fleet, engine) = fleet();
+        let id = ShardId::new("default", "us-east-1");
+        fleet.set(&id, ShardState::Running(engine.clone()));
+        let starting = fleet.not_ready();
+        assert_eq!(starting.len(), 1, "no kind registered yet is not ready");
+        assert_eq!(starting[0].state, "running");
+
+        engine.status.register("Queue");
+        assert_eq!(fleet.not_ready()[0].kinds.len(), 1, "Queue has not swept");
+
+        engine.status.update("Queue", |s| {
+            s.swept = true;
+            s.ready = true;
+        });
+        assert!(fleet.not_ready().is_empty());
     }
 }
