@@ -1,5 +1,5 @@
 //! The command line: `converge run | plan | apply | validate | values | render | grains |
-//! import-sls`.
+//! import-sls | lease-table`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -55,6 +55,55 @@ pub enum Command {
     /// 1 on error.
     #[command(name = "import-sls")]
     ImportSls(ImportSlsArgs),
+    /// The DynamoDB table of `run --lease-table` (high availability).
+    #[command(name = "lease-table", subcommand)]
+    LeaseTable(LeaseTableCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeaseTableCommand {
+    /// Create the lease table (on-demand billing; keys `pk`, `sk`) and wait until it is
+    /// active. Exit 0 also when it already exists.
+    Create(LeaseTableArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LeaseTableArgs {
+    /// The table's name.
+    #[arg(long, value_name = "TABLE")]
+    pub table: String,
+    /// AWS endpoint URL (e.g. a local moto).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS region. Default: the standard AWS config chain.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+}
+
+/// High availability: replicas share the shards through leases in DynamoDB.
+#[derive(Debug, Args, Clone)]
+pub struct LeaseArgs {
+    /// Turn high availability on: replicas with the same --controller-id share the shards
+    /// through leases in this DynamoDB table (in the process's own account and region; create
+    /// it with `converge lease-table create`). Each shard is reconciled by exactly one
+    /// replica; the others stand by. Without it converge runs alone.
+    #[arg(long, value_name = "TABLE", env = "CONVERGE_LEASE_TABLE")]
+    pub lease_table: Option<String>,
+    /// This replica's name in the lease table. Default: the hostname.
+    #[arg(long, value_name = "ID")]
+    pub replica_id: Option<String>,
+    /// How long a standby must see a lease record unchanged before it takes the shard over
+    /// (the failover time after a crash). Must cover --lease-renew-deadline plus
+    /// --attempt-timeout.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// How long after its last renewal that landed the holder may still send mutating
+    /// requests; after it, they are refused (fenced) until a renewal lands.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub lease_renew_deadline: Duration,
+    /// How often a replica reads the table, heartbeats and renews (jittered ±20 %).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub lease_retry: Duration,
 }
 
 /// An output format for data.
@@ -193,9 +242,12 @@ pub struct RunArgs {
     /// action, fields changed, outcome). The same records go to the log at info.
     #[arg(long, value_name = "PATH")]
     pub audit_log: Option<PathBuf>,
-    /// On SIGTERM/SIGINT, how long in-flight AWS calls may take to finish before exit.
+    /// On SIGTERM/SIGINT, how long in-flight AWS calls may take to finish before exit
+    /// (held leases are released once they have).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    #[command(flatten)]
+    pub lease: LeaseArgs,
 }
 
 #[derive(Debug, Args, Clone)]

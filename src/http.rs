@@ -45,17 +45,24 @@ async fn metrics(State(fleet): State<Arc<Fleet>>) -> Response {
         .into_response()
 }
 
-/// Ready once every shard runs and each of its kinds has completed a sweep whose last
-/// listing of AWS worked; the body names the shards (and kinds) that are not, and why.
+/// Ready once every shard running here has completed a sweep of each kind whose last listing
+/// of AWS worked. With high availability, a standby that holds no shard is ready while it
+/// reads the lease table (it can take over at once); the body says which shards it holds.
+/// The body names the shards (and kinds) that are not ready, and why.
 async fn readyz(State(fleet): State<Arc<Fleet>>) -> Response {
     let desired_loaded = fleet.tree.borrow().is_some();
-    let not_ready = fleet.not_ready();
-    let ready = desired_loaded && not_ready.is_empty() && !fleet.engines().is_empty();
-    let body = json!({
+    let (ready, not_ready) = fleet.readiness();
+    let mut body = json!({
         "ready": ready,
         "desired_loaded": desired_loaded,
         "not_ready": not_ready,
     });
+    if let Some(lease) = fleet.lease_view() {
+        body["lease"] = json!({
+            "table_reachable": lease.table_reachable,
+            "held": lease.shards.iter().filter(|s| s.held_here).map(|s| s.shard.clone()).collect::<Vec<_>>(),
+        });
+    }
     let code = if ready {
         StatusCode::OK
     } else {
@@ -98,6 +105,7 @@ async fn status(State(fleet): State<Arc<Fleet>>) -> Response {
             "resources": tree.as_ref().map(|d| d.len()),
         },
         "shards": shards,
+        "lease": fleet.lease_view(),
     });
     Json(body).into_response()
 }

@@ -16,6 +16,8 @@
 //!   convention and its grains; [`salt`]: importing Salt `boto_*` state files.
 //! - [`supervisor`]: starts a shard (account and region) per part of the tree, each with its
 //!   own clients and engine; [`engine::fleet`] is what `/status` and `plan` read of them.
+//! - [`lease`]: high availability: replicas share the shards through fenced leases in
+//!   DynamoDB, and the supervisor runs only the shards this replica holds.
 //! - [`metrics`] and [`http`]: the Prometheus registry and the `/metrics`, `/healthz`, `/readyz`
 //!   and `/status` endpoints; [`mem`]: bounded malloc arenas.
 
@@ -26,6 +28,7 @@ pub mod desired;
 pub mod engine;
 pub mod http;
 pub mod kinds;
+pub mod lease;
 pub mod mem;
 pub mod metrics;
 pub mod plan;

@@ -19,6 +19,7 @@ use converge::desired::{self, LoadError, LoadOptions};
 use converge::engine::audit::AuditLog;
 use converge::engine::fleet::Fleet;
 use converge::engine::{Mode, Settings};
+use converge::lease::{Coordinator, Grants, LeaseSettings, LeaseTable, Me};
 use converge::metrics::Metrics;
 use converge::supervisor::Supervisor;
 use converge::{http, kinds, plan};
@@ -98,6 +99,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(a) => {
             init_logging(&a.log, "info");
             run(a).await
+        }
+        Command::LeaseTable(converge::cli::LeaseTableCommand::Create(a)) => {
+            lease_table_create(&a).await
         }
     }
 }
@@ -388,25 +392,79 @@ async fn aws_setup(a: &AwsArgs) -> Result<(AwsSetup, LoadOptions), AwsError> {
     ))
 }
 
-/// The shards' registry and the supervisor that starts them.
-fn fleet(
-    settings: Settings,
-    metrics: &Arc<Metrics>,
-    tree: converge::core::model::TreeRx,
+/// The supervisor that starts the shards of `fleet` (only the shards `grants` grants, with
+/// high availability).
+fn supervisor(
+    fleet: &Arc<Fleet>,
     aws: AwsSetup,
     audit: Arc<AuditLog>,
     shutdown: watch::Receiver<bool>,
-) -> (Arc<Fleet>, Arc<Supervisor>) {
-    let fleet = Arc::new(Fleet::new(settings, metrics.clone(), tree));
-    let supervisor = Arc::new(Supervisor::new(
+    grants: Option<Grants>,
+) -> Arc<Supervisor> {
+    let mut supervisor = Supervisor::new(
         fleet.clone(),
         aws.selection,
         aws.opts,
         aws.base,
         audit,
         shutdown,
-    ));
-    (fleet, supervisor)
+    );
+    if let Some(g) = grants {
+        supervisor = supervisor.with_grants(g);
+    }
+    Arc::new(supervisor)
+}
+
+/// The DynamoDB timeouts of the lease table: short enough that a renewal fails (and is
+/// retried) well within the renew deadline.
+fn lease_timeouts(renew_deadline: Duration) -> (Duration, Duration) {
+    let attempt = (renew_deadline / 4).clamp(Duration::from_millis(200), Duration::from_secs(2));
+    let call = (renew_deadline / 2).clamp(Duration::from_millis(400), Duration::from_secs(5));
+    (attempt, call)
+}
+
+/// The lease table of `table` in the process's own account and region.
+fn lease_table(
+    base: &SdkConfig,
+    metrics: &Arc<Metrics>,
+    table: &str,
+    namespace: &str,
+    renew_deadline: Duration,
+) -> LeaseTable {
+    let region = aws::region_of(base).unwrap_or_default();
+    let counter = aws::CallCounter::new(metrics.clone(), aws::LEASE_TABLE_ACCOUNT, &region);
+    let (attempt, call) = lease_timeouts(renew_deadline);
+    let client = aws::lease_client(base, counter, attempt, call);
+    LeaseTable::new(client, table, &region, namespace)
+}
+
+/// `converge lease-table create`.
+async fn lease_table_create(a: &converge::cli::LeaseTableArgs) -> anyhow::Result<ExitCode> {
+    let opts = AwsOptions {
+        endpoint_url: a.endpoint_url.clone(),
+        region: a.region.clone(),
+        max_attempts: 3,
+        call_timeout: Duration::from_secs(60),
+        attempt_timeout: Duration::from_secs(20),
+        rate_limits: aws::pacing::RateLimits::default(),
+        adaptive_retry: false,
+    };
+    let base = aws::base_config(&opts, None).await;
+    let Some(region) = aws::region_of(&base) else {
+        eprintln!("converge: {}", AwsError::NoRegion);
+        return Ok(ExitCode::from(EXIT_USAGE));
+    };
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let table = lease_table(&base, &metrics, &a.table, "-", Duration::from_secs(40));
+    match table.create().await {
+        Ok(true) => println!("created lease table {} in {region}", a.table),
+        Ok(false) => println!("lease table {} already exists in {region}", a.table),
+        Err(e) => {
+            eprintln!("converge: cannot create lease table {}: {e}", a.table);
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `plan` and `apply`: run every selected shard's controllers until they are done (or the
@@ -441,7 +499,8 @@ async fn one_shot(
     let (_tree_tx, tree_rx) = watch::channel(Some(Arc::new(tree)));
     let (_shutdown_tx, shutdown_rx) = watch::channel(false);
     let mode = settings.mode;
-    let (fleet, supervisor) = fleet(settings, &metrics, tree_rx, aws, audit, shutdown_rx);
+    let fleet = Arc::new(Fleet::new(settings, metrics.clone(), tree_rx));
+    let supervisor = supervisor(&fleet, aws, audit, shutdown_rx, None);
     let all = supervisor.run();
     let timed_out = match timeout {
         Some(t) => tokio::time::timeout(t, all).await.is_err(),
@@ -497,6 +556,38 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    let lease = match &a.lease.lease_table {
+        None => None,
+        Some(table) => {
+            let settings = LeaseSettings {
+                table: table.clone(),
+                replica_id: a
+                    .lease
+                    .replica_id
+                    .clone()
+                    .unwrap_or_else(converge::lease::hostname),
+                duration: a.lease.lease_duration,
+                renew_deadline: a.lease.lease_renew_deadline,
+                retry: a.lease.lease_retry,
+            };
+            if let Err(e) = settings.check(a.aws.attempt_timeout) {
+                eprintln!("converge: {e}");
+                return Ok(ExitCode::from(EXIT_USAGE));
+            }
+            let t = lease_table(
+                &aws.base,
+                &metrics,
+                table,
+                &a.aws.controller_id,
+                settings.renew_deadline,
+            );
+            if let Err(e) = t.check().await {
+                eprintln!("converge: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+            Some((t, settings))
+        }
+    };
     let (mut reloader, tree_rx) = Reloader::new(
         root.clone(),
         Box::new(move |root| kinds::load(root, &load)),
@@ -529,8 +620,22 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
         resync = ?settings.resync,
         "converge running"
     );
-    let (fleet, supervisor) = fleet(settings, &metrics, tree_rx, aws, audit, shutdown_rx.clone());
+    let selection = aws.selection.clone();
+    let fleet = Arc::new(Fleet::new(settings, metrics.clone(), tree_rx));
+    let (coordinator, grants) = match lease {
+        None => (None, None),
+        Some((table, lease)) => {
+            let me = Me {
+                replica: lease.replica_id.clone(),
+                process: Coordinator::process_id(),
+            };
+            let (c, g) = Coordinator::new(table, lease, me, fleet.clone(), selection);
+            (Some(c), Some(g))
+        }
+    };
+    let supervisor = supervisor(&fleet, aws, audit, shutdown_rx.clone(), grants);
     let shards = tokio::spawn(supervisor.run());
+    let leases = coordinator.map(|c| tokio::spawn(c.run(shutdown_rx.clone())));
     let watcher = tokio::spawn(reloader.run(a.debounce, a.poll_interval, shutdown_rx.clone()));
     let mut http_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(http::serve(listener, fleet.clone(), async move {
@@ -542,6 +647,10 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
     let _ = shutdown_tx.send(true);
     let drain = async {
         let _ = shards.await;
+        // Every shard's loops have stopped: its lease can be released.
+        if let Some(l) = leases {
+            let _ = l.await;
+        }
         let _ = watcher.await;
         let _ = server.await;
     };

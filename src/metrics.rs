@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -46,8 +46,37 @@ pub struct Metrics {
     /// `converge_shard_up{account,region}`: 1 while the shard runs, 0 while its credentials
     /// or its account id check fail.
     pub shard_up: IntGaugeVec,
+    /// `converge_lease_held{shard}`: 1 while this replica holds the shard's lease (high
+    /// availability), 0 while another replica (or none) does.
+    pub lease_held: IntGaugeVec,
+    /// `converge_lease_transitions_total{shard}`: this replica acquired or lost the lease.
+    pub lease_transitions: IntCounterVec,
+    /// `converge_lease_renewals_total{shard,result}`: result ∈ ok, recovered (the response was
+    /// lost but the write had landed), lost, error.
+    pub lease_renewals: IntCounterVec,
+    /// `converge_lease_renew_age_seconds{shard}`: time since the last renewal that landed, on
+    /// the replica holding the shard.
+    pub lease_renew_age: GaugeVec,
+    /// `converge_lease_fenced_calls_total{service,operation}`: mutating requests refused
+    /// because the shard's lease had passed its renew deadline.
+    pub lease_fenced_calls: IntCounterVec,
     revision: Mutex<Option<String>>,
 }
+
+/// The states of `converge_resources`.
+const STATES: [&str; 3] = ["converged", "pending", "failed"];
+/// The actions of `converge_changes_applied_total`.
+const ACTIONS: [&str; 4] = ["create", "update", "delete", "tag"];
+/// The classes of `converge_reconcile_errors_total`. `dependency` is never counted (waiting
+/// for another resource is the pending state, not an error); its series stays at 0 so rules
+/// and dashboards written against it (`class!="dependency"`) keep their meaning.
+const ERROR_CLASSES: [&str; 5] = [
+    "throttled",
+    "retryable",
+    "terminal",
+    "dependency",
+    "conflict",
+];
 
 /// The labels of one kind in one shard, as every per-kind series carries them.
 #[derive(Debug, Clone, Copy)]
@@ -157,6 +186,46 @@ impl Metrics {
             ),
             &["account", "region"],
         )?;
+        let lease_held = IntGaugeVec::new(
+            Opts::new(
+                "converge_lease_held",
+                "1 while this replica holds the shard's lease; 0 while another replica or none does.",
+            ),
+            &["shard"],
+        )?;
+        let lease_transitions = IntCounterVec::new(
+            Opts::new(
+                "converge_lease_transitions_total",
+                "Times this replica acquired or lost a shard's lease.",
+            ),
+            &["shard"],
+        )?;
+        let lease_renewals = IntCounterVec::new(
+            Opts::new(
+                "converge_lease_renewals_total",
+                "Lease renewals by result (ok, recovered, lost, error).",
+            ),
+            &["shard", "result"],
+        )?;
+        let lease_renew_age = GaugeVec::new(
+            Opts::new(
+                "converge_lease_renew_age_seconds",
+                "Seconds since the last renewal of a held lease that landed.",
+            ),
+            &["shard"],
+        )?;
+        let lease_fenced_calls = IntCounterVec::new(
+            Opts::new(
+                "converge_lease_fenced_calls_total",
+                "Mutating AWS requests refused because the shard's lease had passed its renew deadline.",
+            ),
+            &["service", "operation"],
+        )?;
+        registry.register(Box::new(lease_held.clone()))?;
+        registry.register(Box::new(lease_transitions.clone()))?;
+        registry.register(Box::new(lease_renewals.clone()))?;
+        registry.register(Box::new(lease_renew_age.clone()))?;
+        registry.register(Box::new(lease_fenced_calls.clone()))?;
         registry.register(Box::new(shard_up.clone()))?;
         registry.register(Box::new(resources.clone()))?;
         registry.register(Box::new(drift_detected.clone()))?;
@@ -193,6 +262,11 @@ impl Metrics {
             kind_ready,
             apply_duration,
             shard_up,
+            lease_held,
+            lease_transitions,
+            lease_renewals,
+            lease_renew_age,
+            lease_fenced_calls,
             revision: Mutex::new(None),
         })
     }
@@ -200,26 +274,43 @@ impl Metrics {
     /// Makes every per-kind series exist (at 0) from the start, so alerts and dashboards see
     /// them before the first event.
     pub fn init_kind(&self, l: KindLabels<'_>) {
-        for state in ["converged", "pending", "failed"] {
+        for state in STATES {
             self.resources(l, state).set(0);
         }
         self.drift(l);
-        for action in ["create", "update", "delete", "tag"] {
+        for action in ACTIONS {
             self.changes(l, action);
         }
-        // `dependency` is never counted (waiting for another resource is the pending state,
-        // not an error); its series stays at 0 so rules and dashboards written against it
-        // (`class!="dependency"`) keep their meaning.
-        for class in [
-            "throttled",
-            "retryable",
-            "terminal",
-            "dependency",
-            "conflict",
-        ] {
+        for class in ERROR_CLASSES {
             self.errors(l, class);
         }
         self.kind_ready(l).set(0);
+    }
+
+    /// Removes every per-kind series of a kind whose loop stopped here (its shard's lease went
+    /// to another replica, or its account left the tree), so this process stops reporting
+    /// a shard it no longer reconciles (its last-sweep time would only grow old).
+    pub fn forget_kind(&self, l: KindLabels<'_>) {
+        let kind = [l.account, l.region, l.kind];
+        for state in STATES {
+            let _ = self
+                .resources
+                .remove_label_values(&[l.account, l.region, l.kind, state]);
+        }
+        for action in ACTIONS {
+            let _ = self
+                .changes_applied
+                .remove_label_values(&[l.account, l.region, l.kind, action]);
+        }
+        for class in ERROR_CLASSES {
+            let _ = self
+                .reconcile_errors
+                .remove_label_values(&[l.account, l.region, l.kind, class]);
+        }
+        let _ = self.drift_detected.remove_label_values(&kind);
+        let _ = self.sweep_duration.remove_label_values(&kind);
+        let _ = self.last_sweep.remove_label_values(&kind);
+        let _ = self.kind_ready.remove_label_values(&kind);
     }
 
     /// `converge_resources` of one kind in one state.

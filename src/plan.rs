@@ -33,7 +33,7 @@ pub fn reports(fleet: &Fleet) -> Vec<ShardReport> {
                 ShardState::Failed { error, .. } => {
                     (Some(error.clone()), BTreeMap::new(), Vec::new())
                 }
-                ShardState::Starting => (
+                ShardState::Starting | ShardState::Standby => (
                     Some("did not start in time".to_string()),
                     BTreeMap::new(),
                     Vec::new(),

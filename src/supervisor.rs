@@ -10,6 +10,12 @@
 //! or an account id mismatch only every 5 minutes, or when its `accounts.yaml` entry changes).
 //! A running shard whose entry changes restarts with it; one whose account leaves the tree
 //! stops.
+//!
+//! With high availability (`run --lease-table`) a shard's loops run only while the lease
+//! coordinator grants it ([`Grants`]): until then the shard is a standby; when the grant goes
+//! (lease lost or handed over) its loops stop, in-flight changes finish, and the coordinator is
+//! told so it can release the lease. Every client of a granted shard sends mutating requests
+//! only while the grant's fence allows.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -22,6 +28,7 @@ use tracing::Instrument;
 
 use crate::aws::accounts::{self, AccountError};
 use crate::aws::{self, AwsOptions, CallCounter};
+use crate::core::fence::Fence;
 use crate::core::model::TreeRx;
 use crate::core::shard::{Account, Selection, ShardId};
 use crate::core::DesiredTree;
@@ -30,6 +37,7 @@ use crate::engine::controller::{DeletionBudget, FirstListings};
 use crate::engine::fleet::{Fleet, ShardState};
 use crate::engine::{Engine, Facts, Mode, Settings};
 use crate::kinds;
+use crate::lease::Grants;
 use crate::metrics::Metrics;
 
 /// The longest wait between two attempts to start a failing shard (and the wait after a
@@ -47,6 +55,8 @@ enum Ended {
     Restart,
     /// The account left the tree.
     Gone,
+    /// High availability: the shard's lease is no longer this replica's.
+    Lost,
 }
 
 /// Until a tree is in force whose entry for `alias` differs from `was` or is gone.
@@ -73,6 +83,8 @@ pub struct Supervisor {
     accounts: Mutex<HashMap<String, Shared>>,
     /// `--max-deletions` per generation, for every shard together.
     deletions: Arc<DeletionBudget>,
+    /// High availability: the shards this replica may run. `None`: every shard.
+    grants: Option<Grants>,
 }
 
 /// One account's reach, shared by its shards: the account as declared, the attempt it
@@ -111,7 +123,14 @@ impl Supervisor {
             access: Mutex::new(HashMap::new()),
             accounts: Mutex::new(HashMap::new()),
             deletions: Arc::new(DeletionBudget::default()),
+            grants: None,
         }
+    }
+
+    /// Runs only the shards `grants` grants (high availability).
+    pub fn with_grants(mut self, grants: Grants) -> Supervisor {
+        self.grants = Some(grants);
+        self
     }
 
     fn settings(&self) -> &Settings {
@@ -186,17 +205,48 @@ impl Supervisor {
     async fn shard(&self, id: &ShardId) {
         let mut attempt = 0u32;
         loop {
+            let fence = match &self.grants {
+                None => Fence::open(),
+                Some(grants) => match self.granted(id, grants).await {
+                    Some(fence) => fence,
+                    None => return,
+                },
+            };
             let Some((sdk, account)) = self.reach_shard(id, &mut attempt).await else {
                 return;
             };
-            match self.run_shard(id, sdk, &account).await {
+            match self.run_shard(id, sdk, &account, &fence).await {
                 Ended::Done | Ended::Gone => return,
                 Ended::Restart => {
                     tracing::info!("the account's entry in accounts.yaml changed: restarting the shard with it");
                     self.fleet.set(id, ShardState::Starting);
                     attempt = 0;
                 }
+                Ended::Lost => {
+                    tracing::info!(
+                        "the shard's lease is no longer this replica's: its loops stopped"
+                    );
+                    attempt = 0;
+                }
             }
+        }
+    }
+
+    /// Waits (as a standby) until this replica holds the shard's lease: its fence, or `None`
+    /// on shutdown or when the shard's account left the tree.
+    async fn granted(&self, id: &ShardId, grants: &Grants) -> Option<Fence> {
+        let mut granted = grants.granted.clone();
+        if let Some(f) = granted.borrow_and_update().get(id) {
+            return Some(f.clone());
+        }
+        self.fleet.set(id, ShardState::Standby);
+        let mut shutdown = self.shutdown.clone();
+        let mut tree = self.fleet.tree.clone();
+        let alias = id.account.clone();
+        tokio::select! {
+            g = granted.wait_for(|g| g.contains_key(id)) => g.ok().and_then(|g| g.get(id).cloned()),
+            _ = shutdown.wait_for(|s| *s) => None,
+            _ = tree.wait_for(|t| t.as_ref().is_some_and(|t| t.accounts.get(&alias).is_none())) => None,
         }
     }
 
@@ -245,15 +295,22 @@ impl Supervisor {
 
     /// Runs the shard's kind loops, handing them the shard's part of each tree generation whose
     /// entry for the account is the one they run with.
-    async fn run_shard(&self, id: &ShardId, sdk: SdkConfig, account: &Account) -> Ended {
+    async fn run_shard(
+        &self,
+        id: &ShardId,
+        sdk: SdkConfig,
+        account: &Account,
+        fence: &Fence,
+    ) -> Ended {
         let region = if id.is_global() {
             aws::region_of(&self.base).unwrap_or_else(|| GLOBAL_SIGNING_REGION.to_string())
         } else {
             id.region.clone()
         };
         let counter = CallCounter::new(self.metrics(), &id.account, &id.region);
-        let clients = aws::clients(&sdk, &region, &self.aws, counter);
+        let clients = aws::clients(&sdk, &region, &self.aws, counter, fence);
         let controllers = kinds::controllers(&clients, self.settings(), id.is_global());
+        let kind_names: Vec<&'static str> = controllers.iter().map(|c| c.kind()).collect();
         let mut tree_rx = self.fleet.tree.clone();
         let part = |tree: &DesiredTree| Some(tree.shard(id));
         let first = tree_rx.borrow_and_update().as_deref().and_then(part);
@@ -261,13 +318,37 @@ impl Supervisor {
         // The loops stop on the process's shutdown, or when this shard restarts or ends.
         let (stop_tx, stop_rx) = watch::channel(false);
         let shared = self.shared_of(account);
+        // With leases, the account's other shards may run on other replicas: waiting for their
+        // first listings would only delay this shard's first sweep.
+        let first_listings = match &self.grants {
+            None => shared.first_listings,
+            Some(_) => {
+                let own = Arc::new(FirstListings::default());
+                own.expect(kind_names.len());
+                own
+            }
+        };
         let engine = Arc::new(
             Engine::new(self.settings().clone(), self.metrics(), desired_rx, stop_rx)
                 .in_shard(id.clone(), &shared.facts)
                 .with_audit(self.audit.clone())
-                .with_first_listings(shared.first_listings)
+                .with_fence(fence.clone())
+                .with_first_listings(first_listings)
                 .with_deletion_budget(self.deletions.clone()),
         );
+        let mut granted = self.grants.as_ref().map(|g| g.granted.clone());
+        let token = fence.stamp().map(|s| s.token);
+        let still_granted = |g: &crate::lease::GrantMap| {
+            g.get(id).and_then(|f| f.stamp().map(|s| s.token)) == token
+        };
+        if let Some(g) = &mut granted {
+            if !still_granted(&g.borrow_and_update()) {
+                return Ended::Lost;
+            }
+        }
+        if let Some(g) = &self.grants {
+            g.started(id);
+        }
         // Its kinds are registered before the shard reads as running, so `/readyz` never
         // sees a running shard with no kinds (which would read as ready) before its loops start.
         for c in &controllers {
@@ -282,8 +363,19 @@ impl Supervisor {
         let mut shutdown = self.shutdown.clone();
         let ended = loop {
             tokio::select! {
-                _ = async { while loops.join_next().await.is_some() {} } => return Ended::Done,
+                _ = async { while loops.join_next().await.is_some() {} } => break Ended::Done,
                 _ = shutdown.wait_for(|s| *s) => break Ended::Done,
+                Some(r) = async {
+                    match granted.as_mut() {
+                        Some(g) => Some(g.changed().await),
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let lost = r.is_err() || granted.as_mut().is_some_and(|g| !still_granted(&g.borrow_and_update()));
+                    if lost {
+                        break Ended::Lost;
+                    }
+                }
                 r = tree_rx.changed() => {
                     if r.is_err() {
                         break Ended::Done;
@@ -303,6 +395,15 @@ impl Supervisor {
         // In-flight changes finish: the loops return at their next check of `stop`.
         let _ = stop_tx.send(true);
         while loops.join_next().await.is_some() {}
+        if !matches!(ended, Ended::Done) {
+            // This process no longer reports the shard's kinds (they restart, or run elsewhere).
+            for kind in &kind_names {
+                self.metrics().forget_kind(engine.labels(kind));
+            }
+        }
+        if let Some(g) = &self.grants {
+            g.stopped(id);
+        }
         ended
     }
 

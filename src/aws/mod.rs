@@ -1,9 +1,10 @@
 //! AWS plumbing shared by every kind: one `SdkConfig` per account, one set of clients per
 //! shard (account and region), the interceptor that counts every API request, client-side
-//! pacing ([`pacing`]), reaching and checking accounts ([`accounts`]), and the classification
+//! pacing ([`pacing`]), the lease fence on mutating requests ([`fence`]), reaching and checking accounts ([`accounts`]), and the classification
 //! of SDK errors into converge's error classes ([`crate::core::ErrorClass`]).
 
 pub mod accounts;
+pub mod fence;
 pub mod pacing;
 
 use std::error::Error as StdError;
@@ -21,6 +22,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
+use crate::core::fence::Fence;
 use crate::core::{ErrorClass, KindError};
 use crate::metrics::Metrics;
 
@@ -101,13 +103,22 @@ pub fn region_of(sdk: &SdkConfig) -> Option<String> {
 }
 
 /// Every client of one shard: `sdk`'s credentials, in `region`, each service paced by its own
-/// token bucket (AWS limits are per account and region, so each shard has its own) and every
-/// request counted under the shard's labels.
-pub fn clients(sdk: &SdkConfig, region: &str, opts: &AwsOptions, counter: CallCounter) -> Clients {
+/// token bucket (AWS limits are per account and region, so each shard has its own), every
+/// request counted under the shard's labels, and every mutating attempt sent only while the
+/// shard's `fence` allows (checked after the pacing wait, right before sending).
+pub fn clients(
+    sdk: &SdkConfig,
+    region: &str,
+    opts: &AwsOptions,
+    counter: CallCounter,
+    fence: &Fence,
+) -> Clients {
     // One connection pool for every service of the process.
     let http = sdk
         .http_client()
         .unwrap_or_else(pacing::default_http_client);
+    let shard = format!("{}/{}", counter.account, counter.region);
+    let http = fence::FencedClient::wrap(http, fence, &shard, counter.metrics.clone());
     tracing::debug!(rate_limits = %opts.rate_limits, adaptive_retry = opts.adaptive_retry, region, "AWS client pacing");
     macro_rules! client {
         ($sdk:ident, $service:literal) => {
@@ -116,6 +127,7 @@ pub fn clients(sdk: &SdkConfig, region: &str, opts: &AwsOptions, counter: CallCo
                     .region(Region::new(region.to_string()))
                     .http_client(pacing::client_for($service, &opts.rate_limits, &http))
                     .interceptor(counter.clone())
+                    .interceptor(fence::MarkMutations)
                     .build(),
             )
         };
@@ -131,6 +143,34 @@ pub fn clients(sdk: &SdkConfig, region: &str, opts: &AwsOptions, counter: CallCo
         cloudwatch: client!(aws_sdk_cloudwatch, "cloudwatch"),
     }
 }
+
+/// The DynamoDB client of the lease table: the process's own credentials and region, never
+/// paced or fenced, with short timeouts (`attempt` per attempt, `call` in all) so a slow
+/// table cannot hold a renewal past the renew deadline unnoticed. Counted under the account
+/// label `(lease-table)`.
+pub fn lease_client(
+    sdk: &SdkConfig,
+    counter: CallCounter,
+    attempt: Duration,
+    call: Duration,
+) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(attempt)
+                    .operation_attempt_timeout(attempt)
+                    .operation_timeout(call)
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .interceptor(counter)
+            .build(),
+    )
+}
+
+/// The account label of the lease table's API calls.
+pub const LEASE_TABLE_ACCOUNT: &str = "(lease-table)";
 
 /// Counts every HTTP attempt (retries included) as
 /// `converge_aws_api_calls_total{account,region,service,operation}`.

@@ -12,6 +12,8 @@
 //! - [`source`]: where things were written ([`Origin`], [`Problem`]), reading a manifest file and
 //!   the YAML options and limits every file is read with.
 //! - [`facts`]: typed keys of the facts one kind publishes for others ([`Fact`]).
+//! - [`fence`]: whether a shard's mutating requests may be sent now (its lease, under high
+//!   availability), on a clock that counts through suspend.
 //! - [`priority`]: the marker that makes AWS requests background work, read by the pacing.
 //!
 //! The desired-state loader and the engine both stand on this module; neither imports the
@@ -20,6 +22,7 @@
 pub mod change;
 pub mod error;
 pub mod facts;
+pub mod fence;
 pub mod model;
 pub mod priority;
 pub mod schema;

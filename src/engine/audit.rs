@@ -1,9 +1,10 @@
 //! The audit log: one JSON line per mutating AWS change (`--audit-log PATH`), and the same
 //! record in the log at info under the `audit` target.
 //!
-//! A record holds the time, the desired revision, kind, name, action, the fields changed
-//! (`from` → `to`, as the kind describes them: policy documents and user data summarised,
-//! never dumped) and the outcome.
+//! A record holds the time, the desired revision, the shard (and, with high availability, the
+//! lease's holder and fencing token), kind, name, action, the fields changed (`from` → `to`,
+//! as the kind describes them: policy documents and user data summarised, never dumped) and
+//! the outcome.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -13,7 +14,17 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::core::fence::LeaseStamp;
 use crate::core::{Action, FieldChange, KindError};
+
+/// Who made a change: the controller, the shard and (high availability) its lease.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    pub controller_id: &'a str,
+    /// `<account alias>/<region>`.
+    pub shard: &'a str,
+    pub lease: Option<&'a LeaseStamp>,
+}
 
 /// One audit record.
 #[derive(Debug, Serialize)]
@@ -23,6 +34,12 @@ pub struct Record<'a> {
     pub controller_id: &'a str,
     /// `<account alias>/<region>`.
     pub shard: &'a str,
+    /// The lease holder (`<replica>/<process>`), with high availability.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_holder: Option<&'a str>,
+    /// The lease's fencing token, with high availability.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_token: Option<u64>,
     pub kind: &'a str,
     pub name: &'a str,
     pub action: Action,
@@ -51,8 +68,7 @@ impl AuditLog {
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
-        controller_id: &str,
-        shard: &str,
+        who: Who<'_>,
         revision: Option<&str>,
         kind: &str,
         name: &str,
@@ -63,8 +79,10 @@ impl AuditLog {
         let rec = Record {
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             revision,
-            controller_id,
-            shard,
+            controller_id: who.controller_id,
+            shard: who.shard,
+            lease_holder: who.lease.map(|l| l.holder.as_str()),
+            lease_token: who.lease.map(|l| l.token),
             kind,
             name,
             action,
@@ -75,10 +93,10 @@ impl AuditLog {
         let line = serde_json::to_string(&rec).unwrap_or_default();
         match res {
             Ok(()) => {
-                tracing::info!(target: "audit", shard, kind, name, action = action.as_str(), revision = revision.unwrap_or("-"), record = %line, "applied")
+                tracing::info!(target: "audit", shard = who.shard, lease_token = who.lease.map(|l| l.token), kind, name, action = action.as_str(), revision = revision.unwrap_or("-"), record = %line, "applied")
             }
             Err(e) => {
-                tracing::info!(target: "audit", shard, kind, name, action = action.as_str(), revision = revision.unwrap_or("-"), record = %line, error = %e, "apply failed")
+                tracing::info!(target: "audit", shard = who.shard, lease_token = who.lease.map(|l| l.token), kind, name, action = action.as_str(), revision = revision.unwrap_or("-"), record = %line, error = %e, "apply failed")
             }
         }
         if let Some(f) = &self.file {

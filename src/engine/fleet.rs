@@ -20,6 +20,9 @@ pub enum ShardState {
     Starting,
     /// Its kind loops run.
     Running(Arc<Engine>),
+    /// High availability: another replica holds its lease (or nobody yet); its loops do not
+    /// run here.
+    Standby,
     /// It cannot run: `terminal` when retrying cannot help (an account id mismatch) until the
     /// tree changes; otherwise it is retried with backoff.
     Failed { error: String, terminal: bool },
@@ -30,6 +33,7 @@ impl ShardState {
         match self {
             ShardState::Starting => "starting",
             ShardState::Running(_) => "running",
+            ShardState::Standby => "standby",
             ShardState::Failed { terminal: true, .. } => "failed",
             ShardState::Failed { .. } => "failing",
         }
@@ -55,6 +59,39 @@ pub struct ShardProblem {
     pub kinds: Vec<serde_json::Value>,
 }
 
+/// High availability, as `/status` shows it: this replica, the lease table and every
+/// shard's lease (written by the lease coordinator each pass).
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaseView {
+    pub table: String,
+    pub replica: String,
+    pub process: String,
+    /// The last read of the table worked within a lease duration.
+    pub table_reachable: bool,
+    pub last_read_age_seconds: Option<f64>,
+    /// The replicas seen alive (heartbeats moving), this one included.
+    pub members: Vec<String>,
+    pub shards: Vec<ShardLeaseView>,
+}
+
+/// One shard's lease.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardLeaseView {
+    pub shard: String,
+    /// `<replica>/<process>`; none when released or never held.
+    pub holder: Option<String>,
+    /// The fencing token of the holder's tenure (the last one when released).
+    pub token: u64,
+    /// Whether this replica holds it.
+    pub held_here: bool,
+    /// held, fenced (held, past its renew deadline: no mutating calls), releasing, standby
+    /// (another replica holds it), unheld.
+    pub state: &'static str,
+    /// On the holder: seconds since its last renewal that landed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renew_age_seconds: Option<f64>,
+}
+
 /// The shards of one process.
 pub struct Fleet {
     pub settings: Settings,
@@ -62,6 +99,7 @@ pub struct Fleet {
     /// The desired tree in force.
     pub tree: TreeRx,
     shards: RwLock<BTreeMap<ShardId, ShardState>>,
+    lease: RwLock<Option<LeaseView>>,
 }
 
 impl Fleet {
@@ -71,7 +109,31 @@ impl Fleet {
             metrics,
             tree,
             shards: RwLock::new(BTreeMap::new()),
+            lease: RwLock::new(None),
         }
+    }
+
+    /// Records the lease coordinator's view (high availability on).
+    pub fn set_lease_view(&self, view: LeaseView) {
+        if let Ok(mut g) = self.lease.write() {
+            *g = Some(view);
+        }
+    }
+
+    /// The lease view; `None` without high availability.
+    pub fn lease_view(&self) -> Option<LeaseView> {
+        self.lease.read().ok().and_then(|g| g.clone())
+    }
+
+    /// Ready: the tree is loaded, every shard running here is ready, and either some shard
+    /// runs here or (high availability) this replica is a standby that reads the lease table,
+    /// so it can take over. The problems, when not.
+    pub fn readiness(&self) -> (bool, Vec<ShardProblem>) {
+        let loaded = self.tree.borrow().is_some();
+        let problems = self.not_ready();
+        let standing_by = self.lease_view().is_some_and(|v| v.table_reachable);
+        let ready = loaded && problems.is_empty() && (!self.engines().is_empty() || standing_by);
+        (ready, problems)
     }
 
     /// Records a shard's state (and `converge_shard_up`).
@@ -122,6 +184,7 @@ impl Fleet {
                 },
                 ShardState::Failed { error, .. } => (Some(error.clone()), Vec::new()),
                 ShardState::Starting => (None, Vec::new()),
+                ShardState::Standby => continue,
             };
             out.push(ShardProblem {
                 shard: id.to_string(),

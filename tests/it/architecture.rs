@@ -34,7 +34,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("salt", &["core", "desired", "template", "kinds"]),
     ("cli", &["core", "aws"]),
-    ("supervisor", &["core", "engine", "aws", "kinds", "metrics"]),
+    ("lease", &["core", "engine", "metrics"]),
+    (
+        "supervisor",
+        &["core", "engine", "aws", "kinds", "lease", "metrics"],
+    ),
     ("lib", &["*"]),
 ];
 

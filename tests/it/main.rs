@@ -16,6 +16,7 @@
 //! - `deploy`: git deploy hooks, the audit log, alert rules, dashboards, a real Prometheus.
 //! - `cli`: the command-line contract (exit codes, errors, help).
 //! - `faults`: reliability under AWS faults, through the fault proxy (`common::faults`).
+//! - `leases`: high availability: replicas sharing shards through DynamoDB leases, fenced.
 //! - `hostile_input`: broken and hostile desired state, resource bombs, loader fuzzing.
 
 mod common;
@@ -29,6 +30,7 @@ mod faults;
 mod hostile_input;
 mod iam_roles;
 mod import_sls;
+mod leases;
 mod load_balancers;
 mod metric_alarms;
 mod queues;

@@ -90,8 +90,7 @@ async fn apply_one<K: Kind>(
         .observe(started.elapsed().as_secs_f64());
     let fields = change.fields();
     eng.audit.record(
-        &eng.settings.controller_id,
-        &eng.shard_name,
+        eng.who(),
         ctx.desired.revision.as_deref(),
         K::NAME,
         name,

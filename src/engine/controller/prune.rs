@@ -79,8 +79,7 @@ impl<K: Kind> Controller<K> {
             .apply_duration
             .observe(started.elapsed().as_secs_f64());
         eng.audit.record(
-            &eng.settings.controller_id,
-            &eng.shard_name,
+            eng.who(),
             desired.revision.as_deref(),
             K::NAME,
             name,

@@ -8,9 +8,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::core::fence::Fence;
 use crate::core::shard::{ShardId, IMPLICIT_ACCOUNT};
 use crate::core::{Action, DesiredRx, FieldChange};
-use crate::engine::audit::AuditLog;
+use crate::engine::audit::{AuditLog, Who};
 use crate::engine::facts::Facts;
 use crate::engine::status::StatusStore;
 use crate::engine::Settings;
@@ -46,6 +47,9 @@ pub struct Engine {
     pub applied: Mutex<Vec<AppliedChange>>,
     /// Where mutating changes are recorded (besides the log).
     pub audit: Arc<AuditLog>,
+    /// The shard's lease fence (open without high availability): its stamp goes on every
+    /// audit record. The clients enforce it; the engine only reports it.
+    pub fence: Fence,
     /// How many kinds have listed once, of how many (this shard's, or the account's).
     first_listings: Arc<FirstListings>,
     /// Deletions taken per desired generation: every shard of the process shares one budget,
@@ -71,6 +75,7 @@ impl Engine {
             shutdown,
             applied: Mutex::new(Vec::new()),
             audit: Arc::new(AuditLog::default()),
+            fence: Fence::open(),
             first_listings: Arc::new(FirstListings::default()),
             deletions: Arc::new(DeletionBudget::default()),
         }
@@ -113,6 +118,21 @@ impl Engine {
     pub fn with_audit(mut self, audit: Arc<AuditLog>) -> Engine {
         self.audit = audit;
         self
+    }
+
+    /// Stamps the lease of `fence` on this shard's audit records.
+    pub fn with_fence(mut self, fence: Fence) -> Engine {
+        self.fence = fence;
+        self
+    }
+
+    /// Who makes this shard's changes, as audit records say it.
+    pub fn who(&self) -> Who<'_> {
+        Who {
+            controller_id: &self.settings.controller_id,
+            shard: &self.shard_name,
+            lease: self.fence.stamp(),
+        }
     }
 
     /// Takes one deletion from the budget of `generation`; false when it is spent.

@@ -268,6 +268,23 @@ impl FaultProxy {
             .unwrap_or(0)
     }
 
+    /// Mutating requests forwarded to moto, every AWS service but the lease table's (DynamoDB)
+    /// and STS: operations that are not `Describe*`, `List*` or `Get*`.
+    pub fn forwarded_mutations(&self) -> u64 {
+        let c = self.shared.counts.lock().unwrap();
+        c.forwarded
+            .iter()
+            .filter(|((service, op), _)| {
+                service != "dynamodb"
+                    && service != "sts"
+                    && !["Describe", "List", "Get"]
+                        .iter()
+                        .any(|p| op.starts_with(p))
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// The most requests of `service` that arrived within any `window`.
     pub fn peak(&self, service: &str, window: Duration) -> usize {
         let c = self.shared.counts.lock().unwrap();

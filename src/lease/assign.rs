@@ -1,0 +1,169 @@
+//! Which replica should hold which shard: rendezvous hashing with bounded loads, sticky to
+//! the current holders.
+//!
+//! Every replica computes the same answer from the same table (the shards, the live members,
+//! who holds what), so they agree without talking. Loads are as even as the numbers allow
+//! (each member gets ⌊n/m⌋ or ⌈n/m⌉ shards); a member keeps what it holds while that stays
+//! within its share, so a member joining or leaving moves only its share, and a result fed
+//! back as the holders is a fixed point (no flapping).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A stable 64-bit hash of (member, shard): the same on every replica, build and platform
+/// (FNV-1a, then a SplitMix64 finaliser to spread it).
+fn score(member: &str, shard: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in member.bytes().chain([0u8]).chain(shard.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// Shard → member for every shard. `members` are the live replicas; `holders` who holds a
+/// shard now (entries naming a member not in `members` are ignored).
+pub fn assign(
+    shards: &BTreeSet<String>,
+    members: &BTreeSet<String>,
+    holders: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if members.is_empty() {
+        return out;
+    }
+    let base = shards.len() / members.len();
+    let mut extras = shards.len() % members.len();
+    let mut load: BTreeMap<&str, usize> = members.iter().map(|m| (m.as_str(), 0)).collect();
+    // Whether `member` may take one more shard (a load above `base` uses one of the extras).
+    let mut take = |member: &str, load: &mut BTreeMap<&str, usize>| -> bool {
+        let Some(l) = load.get_mut(member) else {
+            return false;
+        };
+        if *l < base {
+            *l += 1;
+            true
+        } else if *l == base && extras > 0 {
+            extras -= 1;
+            *l += 1;
+            true
+        } else {
+            false
+        }
+    };
+    // 1. Keep what live members hold, best-scoring first, within their share.
+    let mut kept: Vec<(&str, &str)> = holders
+        .iter()
+        .filter(|(s, m)| shards.contains(*s) && members.contains(*m))
+        .map(|(s, m)| (m.as_str(), s.as_str()))
+        .collect();
+    kept.sort_by_key(|(m, s)| (std::cmp::Reverse(score(m, s)), *s));
+    for (member, shard) in kept {
+        if take(member, &mut load) {
+            out.insert(shard.to_string(), member.to_string());
+        }
+    }
+    // 2. Every other shard to its best-scoring member with room.
+    for shard in shards {
+        if out.contains_key(shard) {
+            continue;
+        }
+        let mut ranked: Vec<&String> = members.iter().collect();
+        ranked.sort_by_key(|m| (std::cmp::Reverse(score(m, shard)), m.as_str()));
+        for m in ranked {
+            if take(m, &mut load) {
+                out.insert(shard.clone(), m.clone());
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn loads(a: &BTreeMap<String, String>) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for m in a.values() {
+            *out.entry(m.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    fn six() -> BTreeSet<String> {
+        set(&[
+            "a/us-east-1",
+            "a/eu-west-1",
+            "a/ap-south-1",
+            "b/us-east-1",
+            "b/eu-west-1",
+            "b/ap-south-1",
+        ])
+    }
+
+    #[test]
+    fn six_shards_on_three_members_are_two_each_whoever_held_them() {
+        let members = set(&["r1", "r2", "r3"]);
+        let all_on_r1: BTreeMap<String, String> =
+            six().iter().map(|s| (s.clone(), "r1".into())).collect();
+        for holders in [BTreeMap::new(), all_on_r1] {
+            let a = assign(&six(), &members, &holders);
+            assert_eq!(a.len(), 6);
+            assert!(loads(&a).values().all(|&n| n == 2), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn a_leaving_member_moves_only_its_own_shards() {
+        let members = set(&["r1", "r2", "r3"]);
+        let before = assign(&six(), &members, &BTreeMap::new());
+        let after = assign(&six(), &set(&["r1", "r2"]), &before);
+        for (shard, m) in &before {
+            if m != "r3" {
+                assert_eq!(&after[shard], m, "{shard} moved");
+            }
+        }
+        assert!(loads(&after).values().all(|&n| n == 3), "{after:?}");
+    }
+
+    #[test]
+    fn a_joining_member_takes_only_its_share() {
+        let two = assign(&six(), &set(&["r1", "r2"]), &BTreeMap::new());
+        let three = assign(&six(), &set(&["r1", "r2", "r3"]), &two);
+        let moved = six().iter().filter(|s| two[*s] != three[*s]).count();
+        assert_eq!(moved, 2, "{two:?} → {three:?}");
+        assert!(loads(&three).values().all(|&n| n == 2));
+    }
+
+    #[test]
+    fn the_result_is_a_fixed_point_for_uneven_counts() {
+        for n in 1..12 {
+            let shards: BTreeSet<String> = (0..n).map(|i| format!("acct/r{i}")).collect();
+            for m in 1..5 {
+                let members: BTreeSet<String> = (0..m).map(|i| format!("replica-{i}")).collect();
+                let first = assign(&shards, &members, &BTreeMap::new());
+                assert_eq!(first.len(), n);
+                let l = loads(&first);
+                let (lo, hi) = (n / m, n.div_ceil(m));
+                assert!(l.values().all(|&x| x >= lo && x <= hi), "{n}/{m}: {l:?}");
+                assert_eq!(
+                    assign(&shards, &members, &first),
+                    first,
+                    "{n}/{m} not stable"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_members_assigns_nothing() {
+        assert!(assign(&six(), &BTreeSet::new(), &BTreeMap::new()).is_empty());
+    }
+}
