@@ -622,7 +622,7 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
     );
     let selection = aws.selection.clone();
     let fleet = Arc::new(Fleet::new(settings, metrics.clone(), tree_rx));
-    let (coordinator, grants) = match lease {
+    let (mut coordinator, grants) = match lease {
         None => (None, None),
         Some((table, lease)) => {
             let me = Me {
@@ -634,6 +634,9 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let supervisor = supervisor(&fleet, aws, audit, shutdown_rx.clone(), grants);
+    if let Some(c) = coordinator.as_mut() {
+        c.share_facts(supervisor.clone());
+    }
     let shards = tokio::spawn(supervisor.run());
     let leases = coordinator.map(|c| tokio::spawn(c.run(shutdown_rx.clone())));
     let watcher = tokio::spawn(reloader.run(a.debounce, a.poll_interval, shutdown_rx.clone()));

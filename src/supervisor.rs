@@ -37,7 +37,7 @@ use crate::engine::controller::{DeletionBudget, FirstListings};
 use crate::engine::fleet::{Fleet, ShardState};
 use crate::engine::{Engine, Facts, Mode, Settings};
 use crate::kinds;
-use crate::lease::Grants;
+use crate::lease::{Grants, SharedFacts};
 use crate::metrics::Metrics;
 
 /// The longest wait between two attempts to start a failing shard (and the wait after a
@@ -493,6 +493,43 @@ impl Supervisor {
         SharedView {
             facts: s.facts.clone(),
             first_listings: s.first_listings.clone(),
+        }
+    }
+}
+
+/// High availability: the facts of this replica's shards go to the lease table, and the facts
+/// of shards other replicas run come into the account's store, so references across shards
+/// resolve whichever replica holds which shard.
+impl SharedFacts for Supervisor {
+    fn export(&self, id: &ShardId) -> Option<String> {
+        let engine = self.fleet.snapshot().get(id)?.engine()?.clone();
+        let all = engine.facts.snapshot();
+        let own = all.get(&id.region).cloned().unwrap_or_default();
+        serde_json::to_string(&own).ok()
+    }
+
+    fn wants(&self, id: &ShardId) -> bool {
+        self.fleet
+            .snapshot()
+            .iter()
+            .any(|(s, state)| s.account == id.account && state.engine().is_some())
+    }
+
+    fn import(&self, id: &ShardId, json: &str) {
+        let facts = match serde_json::from_str(json) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(shard = %id, error = %e, "unreadable shared facts ignored");
+                return;
+            }
+        };
+        let store = self
+            .accounts
+            .lock()
+            .ok()
+            .and_then(|all| all.get(&id.account).map(|s| s.facts.clone()));
+        if let Some(store) = store {
+            store.replace_region(&id.region, facts);
         }
     }
 }

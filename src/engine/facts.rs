@@ -98,6 +98,23 @@ impl Facts {
         self.version.send_modify(|v| *v += 1);
     }
 
+    /// Replaces everything the shard of `region` published with `facts` (that shard runs on
+    /// another replica, which shared them: high availability); wakes waiters if anything
+    /// changed.
+    pub fn replace_region(&self, region: &str, facts: Snapshot) {
+        let Ok(mut guard) = self.inner.write() else {
+            return;
+        };
+        if guard.get(region) == Some(&facts) {
+            return;
+        }
+        let mut next = (**guard).clone();
+        next.insert(region.to_string(), facts);
+        *guard = Arc::new(next);
+        drop(guard);
+        self.version.send_modify(|v| *v += 1);
+    }
+
     pub fn snapshot(&self) -> Arc<AccountSnapshot> {
         self.inner
             .read()

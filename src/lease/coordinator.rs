@@ -5,7 +5,7 @@
 //! 1. Read every record of the controller (one consistent `Query`). Each record's version is
 //!    remembered with the boot-clock time it was first seen; a record (or member) whose
 //!    version has not changed for a whole lease is expired, as this replica measures it.
-//! 2. Heartbeat this replica's member record.
+//! 2. Heartbeat this replica's member record (every quarter lease).
 //! 3. Renew every held lease: a renewal that landed moves the shard's [`Fence`] to its send
 //!    time + renew deadline; a conflict (another replica's write) loses the lease at once; an
 //!    error keeps trying with the same new version, so a write that landed unseen is
@@ -29,12 +29,15 @@ use tokio::sync::watch;
 
 use super::assign::assign;
 use super::table::{LeaseRecord, LeaseTable, Me, Renewed, TableError, TableSnapshot};
-use super::{GrantMap, Grants, LeaseSettings};
+use super::{digest, GrantMap, Grants, LeaseSettings, SharedFacts};
 use crate::core::fence::{boot_time, Fence, LeaseStamp};
 use crate::core::model::TreeRx;
 use crate::core::shard::{Selection, ShardId};
 use crate::engine::fleet::{Fleet, LeaseView, ShardLeaseView};
 use crate::metrics::Metrics;
+
+/// The largest facts document shared through the table (DynamoDB items hold 400 KB).
+const MAX_FACTS_BYTES: usize = 350_000;
 
 /// A lease this replica holds.
 struct Held {
@@ -52,6 +55,8 @@ struct Held {
     pending: Option<(String, Duration)>,
     /// Being handed over or released: its loops are stopping here.
     releasing: bool,
+    /// The digest of the shared facts written for it (renewals put it on the record).
+    facts_written: String,
 }
 
 /// A record's version and when this replica first saw it.
@@ -71,6 +76,10 @@ pub struct Coordinator {
     selection: Selection,
     grants: watch::Sender<GrantMap>,
     active: watch::Receiver<BTreeSet<ShardId>>,
+    /// Where shard facts come from and go to (the supervisor).
+    facts: Option<Arc<dyn SharedFacts>>,
+    /// Facts of shards held elsewhere, imported, by digest.
+    imported: BTreeMap<String, String>,
     held: BTreeMap<String, Held>,
     /// By sort key (`lease#…`, `member#…`).
     seen: BTreeMap<String, Seen>,
@@ -81,6 +90,7 @@ pub struct Coordinator {
     /// The last snapshot read, for `/status`.
     last: TableSnapshot,
     last_read: Option<Duration>,
+    last_heartbeat: Option<Duration>,
     passes: u64,
     /// This replica removed its member record (shutting down).
     left: bool,
@@ -110,12 +120,15 @@ impl Coordinator {
             selection,
             grants: grants_tx,
             active: active_rx,
+            facts: None,
+            imported: BTreeMap::new(),
             held: BTreeMap::new(),
             seen: BTreeMap::new(),
             free_since: BTreeMap::new(),
             live_since: BTreeMap::new(),
             last: TableSnapshot::default(),
             last_read: None,
+            last_heartbeat: None,
             passes: 0,
             left: false,
             versions: 0,
@@ -126,6 +139,11 @@ impl Coordinator {
             active: active_tx,
         };
         (c, g)
+    }
+
+    /// Shares shard facts with the other replicas through `link` (see [`SharedFacts`]).
+    pub fn share_facts(&mut self, link: Arc<dyn SharedFacts>) {
+        self.facts = Some(link);
     }
 
     /// A process id: unique to this process among restarts of the same replica.
@@ -214,14 +232,17 @@ impl Coordinator {
                 None
             }
         };
-        if !stopping {
+        if !stopping && self.heartbeat_due(received) {
             let version = self.next_version();
-            if let Err(e) = self.table.heartbeat(&self.me, &version).await {
-                tracing::warn!(error = %e, "cannot write this replica's heartbeat");
+            match self.table.heartbeat(&self.me, &version).await {
+                Ok(()) => self.last_heartbeat = Some(received),
+                Err(e) => tracing::warn!(error = %e, "cannot write this replica's heartbeat"),
             }
         }
+        self.export_facts().await;
         self.renew_all().await;
         if let Some(s) = &snapshot {
+            self.import_facts(s).await;
             // The first pass only looks: every replica started together has heartbeaten once
             // before anyone claims, so the first assignment already counts them all.
             if !stopping && self.passes > 0 {
@@ -232,6 +253,13 @@ impl Coordinator {
         self.finish_releases().await;
         self.passes += 1;
         self.publish();
+    }
+
+    /// A heartbeat every quarter lease (at most every pass): others count a member dead only
+    /// after its record stayed unchanged for a whole lease, so three may be lost in a row.
+    fn heartbeat_due(&self, now: Duration) -> bool {
+        let every = (self.settings.duration / 4).max(self.settings.retry);
+        self.last_heartbeat.is_none_or(|t| now >= t + every)
     }
 
     /// Remembers each record's version and since when it is unchanged; tracks live members.
@@ -304,7 +332,13 @@ impl Coordinator {
                 Some((v, t)) => (v.clone(), Some(*t)),
                 None => (String::new(), None),
             };
-            attempts.push((shard.clone(), h.version.clone(), version, first_sent));
+            attempts.push((
+                shard.clone(),
+                h.version.clone(),
+                version,
+                first_sent,
+                h.facts_written.clone(),
+            ));
         }
         for a in &mut attempts {
             if a.2.is_empty() {
@@ -314,9 +348,9 @@ impl Coordinator {
         let table = &self.table;
         let me = &self.me;
         let results = futures::future::join_all(attempts.into_iter().map(
-            |(shard, held, version, first_sent)| async move {
+            |(shard, held, version, first_sent, facts)| async move {
                 let sent = boot_time();
-                let r = table.renew(&shard, &held, &version, me).await;
+                let r = table.renew(&shard, &held, &version, me, &facts).await;
                 (shard, version, first_sent, sent, r)
             },
         ))
@@ -383,23 +417,32 @@ impl Coordinator {
         }
     }
 
-    /// The shards this replica competes for: the tree's, as the selection keeps them.
-    fn wanted(&self) -> BTreeMap<String, ShardId> {
-        let tree = self.tree.borrow().clone();
-        tree.map(|t| {
-            t.shards
+    /// The shards this replica competes for: the tree's, as the selection keeps them; `None`
+    /// before the first valid tree (then nothing is taken, and nothing given up).
+    fn wanted(&self) -> Option<BTreeMap<String, ShardId>> {
+        let tree = self.tree.borrow().clone()?;
+        Some(
+            tree.shards
                 .keys()
                 .filter(|id| self.selection.selects(id))
                 .map(|id| (id.to_string(), id.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
+                .collect(),
+        )
     }
 
-    /// Steps 4 of the loop: take what is claimable and meant for this replica (or left
-    /// unheld for a lease), hand over what is meant for another.
+    /// Step 4 of the loop: take what is claimable and meant for this replica (or left unheld
+    /// for a lease), hand over what is meant for another, give up what left the tree.
     async fn claim_and_hand_over(&mut self, s: &TableSnapshot, now: Duration) {
-        let wanted = self.wanted();
+        let Some(wanted) = self.wanted() else {
+            return;
+        };
+        // A shard the tree no longer has (its account left): give it up once its loops stop.
+        for (shard, h) in self.held.iter_mut() {
+            if !wanted.contains_key(shard) && !h.releasing {
+                tracing::info!(shard = %shard, "the shard left the desired tree: releasing its lease");
+                h.releasing = true;
+            }
+        }
         let live = self.live_members(s, now);
         let mut holders: BTreeMap<String, String> = BTreeMap::new();
         for (shard, r) in &s.leases {
@@ -473,6 +516,7 @@ impl Coordinator {
                         since: sent,
                         pending: None,
                         releasing: false,
+                        facts_written: String::new(),
                     },
                 );
                 self.metrics
@@ -484,6 +528,70 @@ impl Coordinator {
                 tracing::debug!(shard = %shard, "another replica took the lease first");
             }
             Err(e) => tracing::warn!(shard = %shard, error = %e, "cannot take the lease"),
+        }
+    }
+
+    /// Writes the shared facts of every held shard whose facts changed (the next renewal
+    /// puts their digest on the lease record, for the other replicas to see).
+    async fn export_facts(&mut self) {
+        let Some(link) = self.facts.clone() else {
+            return;
+        };
+        for (shard, h) in self.held.iter_mut() {
+            if h.releasing {
+                continue;
+            }
+            let Some(json) = link.export(&h.id) else {
+                continue;
+            };
+            let d = digest(&json);
+            if d == h.facts_written {
+                continue;
+            }
+            // DynamoDB items hold at most 400 KB.
+            if json.len() > MAX_FACTS_BYTES {
+                tracing::warn!(shard = %shard, bytes = json.len(), "the shard's facts are too large to share through the lease table; other replicas' references to it wait");
+                h.facts_written = d;
+                continue;
+            }
+            match self.table.put_facts(shard, &json, &d).await {
+                Ok(()) => h.facts_written = d,
+                Err(e) => {
+                    tracing::warn!(shard = %shard, error = %e, "cannot share the shard's facts")
+                }
+            }
+        }
+    }
+
+    /// Reads the facts of shards held elsewhere whose digest changed, for the shards of the
+    /// same account that run here.
+    async fn import_facts(&mut self, s: &TableSnapshot) {
+        let Some(link) = self.facts.clone() else {
+            return;
+        };
+        let wanted = self.wanted().unwrap_or_default();
+        for (shard, r) in &s.leases {
+            let Some(id) = wanted.get(shard) else {
+                continue;
+            };
+            if self.held.contains_key(shard)
+                || r.facts_digest.is_empty()
+                || self.imported.get(shard) == Some(&r.facts_digest)
+                || !link.wants(id)
+            {
+                continue;
+            }
+            match self.table.get_facts(shard).await {
+                Ok(Some((d, json))) => {
+                    link.import(id, &json);
+                    tracing::debug!(shard = %shard, digest = %d, "facts of a shard held elsewhere imported");
+                    self.imported.insert(shard.clone(), d);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(shard = %shard, error = %e, "cannot read a shard's shared facts")
+                }
+            }
         }
     }
 
@@ -540,7 +648,7 @@ impl Coordinator {
             self.grants.send_replace(grants);
         }
         let now = boot_time();
-        let mut shards: BTreeSet<String> = self.wanted().into_keys().collect();
+        let mut shards: BTreeSet<String> = self.wanted().unwrap_or_default().into_keys().collect();
         shards.extend(self.held.keys().cloned());
         let mut view = Vec::new();
         for shard in &shards {

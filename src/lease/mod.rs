@@ -114,6 +114,31 @@ impl Grants {
     }
 }
 
+/// Facts shared between replicas: a kind of one shard refers to resources of another shard
+/// of its account (an Auto Scaling group to the account's instance profile, a DNS record to a
+/// load balancer), and with leases the two shards may run on different replicas. The holder of
+/// a shard writes the facts its kinds published to the table when they change; a replica that
+/// runs another shard of the same account reads them when their digest (on the lease record)
+/// changes. Implemented by the supervisor, which owns every account's facts store.
+pub trait SharedFacts: Send + Sync {
+    /// The facts shard `id` published here, as JSON; `None` unless it runs here.
+    fn export(&self, id: &ShardId) -> Option<String>;
+    /// Whether a shard of `id`'s account runs here (so `id`'s facts are wanted).
+    fn wants(&self, id: &ShardId) -> bool;
+    /// The facts of shard `id`, which another replica runs.
+    fn import(&self, id: &ShardId, json: &str);
+}
+
+/// A stable digest of a facts document (FNV-1a 64, hex).
+pub fn digest(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// The replica's default id: the host's name.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -9,6 +9,10 @@
 //! - `member#<replica>`: the replica's `process` and a `version` rewritten on every heartbeat;
 //!   replicas read each other's liveness from versions changing, on their own clocks.
 //!
+//! A shard's shared facts (see [`super::SharedFacts`]) live in a partition of their own,
+//! `<controller id>#facts`, so the lease `Query` never reads them: `facts#<shard>` holds the
+//! JSON and its digest, and the lease record carries the digest its holder last wrote.
+//!
 //! Every write but a heartbeat is conditional on the version last seen (the DynamoDB Lock
 //! Client's record version number), and asks for the item as it was when the condition
 //! fails, so a renewal whose response was lost but whose write landed is recognised by its
@@ -47,6 +51,8 @@ pub struct LeaseRecord {
     pub process: String,
     pub version: String,
     pub token: u64,
+    /// The digest of the shard's shared facts the holder last wrote (empty: none yet).
+    pub facts_digest: String,
 }
 
 impl LeaseRecord {
@@ -143,6 +149,7 @@ fn lease_of(item: &HashMap<String, AttributeValue>) -> LeaseRecord {
         process: text(item, "process"),
         version: text(item, "version"),
         token: number(item, "token"),
+        facts_digest: text(item, "facts_digest"),
     }
 }
 
@@ -356,6 +363,7 @@ impl LeaseTable {
             item.insert("process".into(), s(&me.process));
             item.insert("version".into(), s(version));
             item.insert("token".into(), n(1));
+            item.insert("facts_digest".into(), s(""));
             item.insert("lease_ms".into(), lease_ms);
             item.insert("written_at".into(), s(now_text()));
             return match self
@@ -374,6 +382,7 @@ impl LeaseTable {
                     process: me.process.clone(),
                     version: version.to_string(),
                     token: 1,
+                    facts_digest: String::new(),
                 }),
                 Err(e) => Err(match e.as_service_error() {
                     Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
@@ -389,10 +398,19 @@ impl LeaseTable {
             .table_name(&self.table)
             .set_key(Some(self.key(format!("lease#{shard}"))))
             .update_expression(
-                "SET #replica = :r, #process = :p, #version = :v, #token = #token + :one, #lease_ms = :l, #written_at = :w",
+                "SET #replica = :r, #process = :p, #version = :v, #token = #token + :one, #lease_ms = :l, #written_at = :w, #facts_digest = :empty",
             )
             .condition_expression("#version = :seen")
-            .set_expression_attribute_names(Some(names(&["replica", "process", "version", "token", "lease_ms", "written_at"])))
+            .set_expression_attribute_names(Some(names(&[
+                "replica",
+                "process",
+                "version",
+                "token",
+                "lease_ms",
+                "written_at",
+                "facts_digest",
+            ])))
+            .expression_attribute_values(":empty", s(""))
             .expression_attribute_values(":r", s(&me.replica))
             .expression_attribute_values(":p", s(&me.process))
             .expression_attribute_values(":v", s(version))
@@ -410,6 +428,7 @@ impl LeaseTable {
                 process: me.process.clone(),
                 version: version.to_string(),
                 token: seen.token + 1,
+                facts_digest: String::new(),
             })),
             Err(e) => Err(self.update_error(e)),
         }
@@ -438,15 +457,22 @@ impl LeaseTable {
         held: &str,
         version: &str,
         me: &Me,
+        facts_digest: &str,
     ) -> Result<Renewed, TableError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(self.key(format!("lease#{shard}"))))
-            .update_expression("SET #version = :v, #written_at = :w")
+            .update_expression("SET #version = :v, #written_at = :w, #facts_digest = :fd")
             .condition_expression("#version = :seen AND #process = :p")
-            .set_expression_attribute_names(Some(names(&["version", "written_at", "process"])))
+            .set_expression_attribute_names(Some(names(&[
+                "version",
+                "written_at",
+                "process",
+                "facts_digest",
+            ])))
+            .expression_attribute_values(":fd", s(facts_digest))
             .expression_attribute_values(":v", s(version))
             .expression_attribute_values(":w", s(now_text()))
             .expression_attribute_values(":seen", s(held))
@@ -490,6 +516,43 @@ impl LeaseTable {
             .send()
             .await;
         out.map(|_| ()).map_err(|e| self.update_error(e))
+    }
+
+    fn facts_key(&self, shard: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (PK.to_string(), s(format!("{}#facts", self.namespace))),
+            (SK.to_string(), s(format!("facts#{shard}"))),
+        ])
+    }
+
+    /// Writes the shared facts of `shard` (held by this process).
+    pub async fn put_facts(&self, shard: &str, json: &str, digest: &str) -> Result<(), TableError> {
+        let mut item = self.facts_key(shard);
+        item.insert("facts".into(), s(json));
+        item.insert("digest".into(), s(digest));
+        item.insert("written_at".into(), s(now_text()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("PutItem", &e))
+    }
+
+    /// The shared facts of `shard` and their digest, if written.
+    pub async fn get_facts(&self, shard: &str) -> Result<Option<(String, String)>, TableError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.facts_key(shard)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetItem", &e))?;
+        Ok(out.item().map(|i| (text(i, "digest"), text(i, "facts"))))
     }
 
     /// Records that this replica is alive (a new `version` each time).

@@ -56,6 +56,9 @@ struct Replica {
     id: String,
     run: Running,
     proxy: FaultProxy,
+    /// Its `--audit-log`.
+    audit: std::path::PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Replica {
@@ -67,7 +70,12 @@ impl Replica {
         extra: &[&str],
     ) -> Replica {
         let proxy = FaultProxy::start(&moto(AREA).endpoint);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let audit = dir.path().join("audit.jsonl");
+        let audit_arg = audit.to_string_lossy().to_string();
         let mut args = vec![
+            "--audit-log",
+            &audit_arg,
             "--lease-table",
             table,
             "--controller-id",
@@ -84,6 +92,8 @@ impl Replica {
             id: id.to_string(),
             run,
             proxy,
+            audit,
+            _dir: dir,
         }
     }
 
@@ -240,6 +250,10 @@ fn a_killed_holder_is_replaced_within_a_lease_and_a_retry() {
         || standby.token(SHARD) >= 1,
     );
     let token = standby.token(SHARD);
+    let holder_name = holder.leases()[0]["holder"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     holder.run.signal("KILL");
     let took = within(
         "the standby takes over",
@@ -262,6 +276,16 @@ fn a_killed_holder_is_replaced_within_a_lease_and_a_retry() {
         visibility(&q).as_deref() == Some("45")
     });
     assert!(standby.proxy.forwarded("sqs", "SetQueueAttributes") >= 1);
+    // Its audit record names its tenure: holder and fencing token.
+    let audit = std::fs::read_to_string(&standby.audit).expect("audit log");
+    let line = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["name"] == q.as_str() && r["action"] == "update")
+        .unwrap_or_else(|| panic!("no update of {q} in\n{audit}"));
+    assert_eq!(line["lease_token"], token + 1, "{line}");
+    let by = line["lease_holder"].as_str().unwrap_or("");
+    assert!(by.starts_with(&standby.id) && by != holder_name, "{line}");
 }
 
 #[test]
@@ -537,4 +561,67 @@ fn lease_settings_that_could_let_two_replicas_write_are_refused_at_start() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_reference_across_shards_held_by_different_replicas_resolves_through_shared_facts() {
+    // An Auto Scaling group (default/us-east-1) launches with the instance profile of a role
+    // of the account's global shard: with two replicas and two shards each holds one, so the
+    // group's replica learns the profile from the facts the role's replica shares.
+    let d = Desired::new();
+    let p = unique("ha-xref");
+    d.write(
+        "role.yaml",
+        &format!("---\napiVersion: converge/v1\nkind: IamRole\nmetadata:\n  name: {p}-role\nspec: {{}}\n"),
+    );
+    d.write(
+        "asg.yaml",
+        &format!(
+            "---\napiVersion: converge/v1\nkind: AutoScalingGroup\nmetadata:\n  name: {p}-asg\nspec:\n  launch_config:\n    - image_id: ami-fakeami\n    - instance_type: t3.micro\n  availability_zones: [us-east-1a]\n  min_size: 0\n  max_size: 0\n  instance_profile_name: {p}-role\n"
+        ),
+    );
+    let table = lease_table();
+    let ctl = unique("ctl");
+    let a = Replica::start(&d, &table, &ctl, "replica-a", &[]);
+    let b = Replica::start(&d, &table, &ctl, "replica-b", &[]);
+    within("one shard each", Duration::from_secs(20), || {
+        a.held().len() == 1 && b.held().len() == 1
+    });
+    let profile = || {
+        rt().block_on(async {
+            let asg = aws_sdk_autoscaling::Client::new(&sdk_config(AREA));
+            let out = asg.describe_launch_configurations().send().await.ok()?;
+            out.launch_configurations()
+                .iter()
+                .find(|lc| {
+                    lc.launch_configuration_name()
+                        .is_some_and(|n| n.starts_with(&p))
+                })
+                .and_then(|lc| lc.iam_instance_profile().map(String::from))
+        })
+    };
+    within(
+        "the group's launch configuration",
+        Duration::from_secs(30),
+        || profile().is_some(),
+    );
+    assert_eq!(profile().as_deref(), Some(format!("{p}-role").as_str()));
+    // Written by the replica that holds default/us-east-1, which never listed IAM.
+    let (regional, global) = if a.held().contains(SHARD) {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    assert!(
+        regional
+            .proxy
+            .forwarded("autoscaling", "CreateLaunchConfiguration")
+            >= 1
+    );
+    assert_eq!(
+        regional.proxy.seen("iam"),
+        0,
+        "the regional replica read IAM itself"
+    );
+    assert!(global.proxy.forwarded("iam", "CreateRole") >= 1);
 }
