@@ -1,6 +1,7 @@
 //! Running converge in production: the git deploy hooks with real git, the audit log, the
 //! alert rules with the real promtool, the dashboard's and rules' metric names against a real
-//! scrape, and a real Prometheus scraping converge and firing an alert.
+//! scrape, a real Prometheus scraping converge and firing an alert, and the systemd unit with
+//! the real `systemd-analyze verify`.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,12 +16,14 @@ fn repo_file(rel: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// Held by every test that may run `apt-get` (through a script that installs what it misses):
+/// two tests that ran `apt-get` together failed on apt's lock.
+static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Installs promtool and prometheus (Debian's `prometheus` package) if missing, via the same
-/// script CI uses; fails loudly if that is impossible. One install at a time: two tests that
-/// ran `apt-get` together failed on apt's lock.
+/// script CI uses; fails loudly if that is impossible.
 fn ensure_prometheus() {
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = APT.lock().unwrap_or_else(|e| e.into_inner());
     if Path::new("/usr/bin/promtool").exists() && Path::new("/usr/bin/prometheus").exists() {
         return;
     }
@@ -62,7 +65,51 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("SUCCESS: 10 rules found"), "{text}");
+    assert!(text.contains("SUCCESS: 13 rules found"), "{text}");
+}
+
+/// The shipped unit passes `systemd-analyze verify` on the systemd CI runs (Debian 12: 252)
+/// with no setting ignored: systemd only warns about a key it does not know ("Unknown key
+/// ..., ignoring.") and verify still exits 0, which is how RestartSteps= (systemd 254) went
+/// unnoticed. `scripts/systemd-verify` installs systemd-analyze if it is missing (as
+/// scripts/check-alerts does promtool) and checks a copy whose ExecStart= runs the built binary
+/// (verify requires the command to exist).
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify_with_no_unknown_keys() {
+    let out = {
+        let _one_at_a_time = APT.lock().unwrap_or_else(|e| e.into_inner());
+        Command::new(repo_file("scripts/systemd-verify"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg(repo_file("deploy/systemd/converge.service"))
+            .arg(env!("CARGO_BIN_EXE_converge"))
+            .output()
+            .expect("run scripts/systemd-verify")
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "systemd-analyze verify failed:\n{stdout}{stderr}"
+    );
+    for ignored in ["Unknown key", "Unknown section", "Unknown lvalue"] {
+        assert!(
+            !stderr.contains(ignored),
+            "systemd ignores part of the unit:\n{stderr}"
+        );
+    }
+    assert!(
+        stdout.contains("systemd-analyze verify") && stdout.contains("verified"),
+        "{stdout}{stderr}"
+    );
+    // The settings the unit relies on are there (and, by the check above, known to systemd).
+    let unit = std::fs::read_to_string(repo_file("deploy/systemd/converge.service")).unwrap();
+    for line in ["Restart=always", "RestartSec=5s", "StartLimitIntervalSec=0"] {
+        assert!(
+            unit.lines().any(|l| l.trim() == line),
+            "the unit lacks `{line}`"
+        );
+    }
 }
 
 #[tokio::test]
@@ -287,6 +334,25 @@ fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
     out
 }
 
+/// The metric names registered in `src/metrics.rs`: the string literals that are whole names
+/// (`"converge_lease_held"`), not the mentions in its comments.
+fn registered_names() -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string(repo_file("src/metrics.rs")).unwrap();
+    text.match_indices("\"converge_")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + 1..];
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+            rest[end..]
+                .starts_with('"')
+                .then(|| rest[..end].to_string())
+        })
+        .collect()
+}
+
+/// Lease metrics exist only with high availability (`run --lease-table`), and some only after
+/// an event (`converge_lease_fenced_calls_total` appears at the first fenced call).
+const HA_ONLY: &str = "converge_lease_";
+
 #[test]
 fn the_dashboard_and_alert_rules_use_only_exported_metrics() {
     let d = Desired::new();
@@ -299,17 +365,48 @@ fn the_dashboard_and_alert_rules_use_only_exported_metrics() {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .filter_map(|l| l.split(['{', ' ']).next().map(String::from))
         .collect();
+    // This process runs without --lease-table, so no lease series: their names are checked
+    // against what src/metrics.rs registers instead. Every other name must be in the scrape.
+    let registered = registered_names();
+    let lease_names: Vec<&String> = registered
+        .iter()
+        .filter(|n| n.starts_with(HA_ONLY))
+        .collect();
+    assert!(
+        lease_names.len() >= 5,
+        "src/metrics.rs registers too few lease metrics: {lease_names:?}"
+    );
+    assert!(
+        !exported.iter().any(|n| n.starts_with(HA_ONLY)),
+        "a converge without --lease-table exports lease series; check them against the scrape"
+    );
+    let mut lease_used = std::collections::BTreeSet::new();
     for file in ["dashboards/converge.json", "deploy/prometheus/alerts.yml"] {
         let text =
             std::fs::read_to_string(repo_file(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let used = metric_names(&text);
         assert!(used.len() >= 5, "{file} names too few metrics: {used:?}");
         for name in used {
-            assert!(
-                exported.contains(&name),
-                "{file} uses `{name}`, which converge does not export"
-            );
+            if name.starts_with(HA_ONLY) {
+                assert!(
+                    registered.contains(&name),
+                    "{file} uses `{name}`, which src/metrics.rs does not register"
+                );
+                lease_used.insert(name);
+            } else {
+                assert!(
+                    exported.contains(&name),
+                    "{file} uses `{name}`, which converge does not export"
+                );
+            }
         }
+    }
+    // The dashboard and the rules between them show every lease metric.
+    for name in lease_names {
+        assert!(
+            lease_used.contains(name),
+            "neither the dashboard nor the rules use `{name}`"
+        );
     }
     let dash: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo_file("dashboards/converge.json")).unwrap(),
