@@ -233,7 +233,7 @@ impl Supervisor {
     }
 
     /// Waits (as a standby) until this replica holds the shard's lease: its fence, or `None`
-    /// on shutdown or when the shard's account left the tree.
+    /// on shutdown or when the shard left the tree.
     async fn granted(&self, id: &ShardId, grants: &Grants) -> Option<Fence> {
         let mut granted = grants.granted.clone();
         if let Some(f) = granted.borrow_and_update().get(id) {
@@ -246,7 +246,8 @@ impl Supervisor {
         tokio::select! {
             g = granted.wait_for(|g| g.contains_key(id)) => g.ok().and_then(|g| g.get(id).cloned()),
             _ = shutdown.wait_for(|s| *s) => None,
-            _ = tree.wait_for(|t| t.as_ref().is_some_and(|t| t.accounts.get(&alias).is_none())) => None,
+            // Gone from the tree (its account, or only its region): this task ends.
+            _ = tree.wait_for(|t| t.as_ref().is_some_and(|t| t.accounts.get(&alias).is_none() || !t.shards.contains_key(id))) => None,
         }
     }
 

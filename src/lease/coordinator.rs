@@ -1,16 +1,18 @@
 //! The lease loop every replica runs: observe the table, heartbeat, renew, take, hand over,
 //! release, and tell the supervisor which shards it may run.
 //!
-//! One pass every `--lease-retry` (±20 % jitter, so replicas do not write in step):
-//! 1. Read every record of the controller (one consistent `Query`). Each record's version is
-//!    remembered with the boot-clock time it was first seen; a record (or member) whose
-//!    version has not changed for a whole lease is expired, as this replica measures it.
-//! 2. Heartbeat this replica's member record (every quarter lease).
-//! 3. Renew every held lease: a renewal that landed moves the shard's [`Fence`] to its send
+//! One pass every `--lease-retry` (±20 % jitter, so replicas do not write in step), or sooner
+//! when another replica's lease is about to expire:
+//! 1. Renew every held lease: a renewal that landed moves the shard's [`Fence`] to its send
 //!    time + renew deadline; a conflict (another replica's write) loses the lease at once; an
 //!    error keeps trying with the same new version, so a write that landed unseen is
 //!    recognised; once a whole lease has passed since the last renewal that landed, another
 //!    replica may hold it: the lease is lost.
+//! 2. Read every record of the controller (one consistent `Query`). Each record's version is
+//!    remembered with the boot-clock time it was first seen; a record (or member) whose
+//!    version has not changed for a whole lease is expired, as this replica measures it.
+//! 3. Heartbeat this replica's member record (every quarter lease); share the facts of held
+//!    shards that changed, and read those of shards held elsewhere (see [`SharedFacts`]).
 //! 4. Take every claimable shard (no record, released, or expired) that the assignment gives
 //!    this replica, or that stayed claimable for a whole lease (its assigned replica is not
 //!    taking it); hand over held shards the assignment gives a replica that has been live for
@@ -89,6 +91,8 @@ pub struct Coordinator {
     live_since: BTreeMap<String, Duration>,
     /// The last snapshot read, for `/status`.
     last: TableSnapshot,
+    /// The shards whose lease series this replica exports.
+    published: BTreeSet<String>,
     last_read: Option<Duration>,
     last_heartbeat: Option<Duration>,
     passes: u64,
@@ -127,6 +131,7 @@ impl Coordinator {
             free_since: BTreeMap::new(),
             live_since: BTreeMap::new(),
             last: TableSnapshot::default(),
+            published: BTreeSet::new(),
             last_read: None,
             last_heartbeat: None,
             passes: 0,
@@ -171,8 +176,10 @@ impl Coordinator {
     /// Runs until shutdown, then releases every held lease once its loops stopped.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(table = self.table.name(), replica = %self.me.replica, process = %self.me.process, "high availability: competing for shard leases");
+        // The process's shutdown signal, or its sender gone (treated the same: stop).
+        let mut closed = false;
         loop {
-            let stopping = *shutdown.borrow();
+            let stopping = closed || *shutdown.borrow();
             self.pass(stopping).await;
             if stopping && self.held.is_empty() {
                 break;
@@ -185,11 +192,7 @@ impl Coordinator {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                r = shutdown.changed(), if !stopping => {
-                    if r.is_err() {
-                        continue;
-                    }
-                }
+                r = shutdown.changed(), if !stopping => closed = r.is_err(),
                 r = self.active.changed(), if stopping => {
                     if r.is_ok() {
                         // A shard's loops stopped: release it now, not a retry period later.
@@ -219,6 +222,9 @@ impl Coordinator {
             }
             self.publish();
         }
+        // Renewals first: they are what keeps this replica's fences open, and must not wait
+        // behind a slow read.
+        self.renew_all().await;
         let read = self.table.read().await;
         let received = boot_time();
         let snapshot = match read {
@@ -240,7 +246,6 @@ impl Coordinator {
             }
         }
         self.export_facts().await;
-        self.renew_all().await;
         if let Some(s) = &snapshot {
             self.import_facts(s).await;
             // The first pass only looks: every replica started together has heartbeaten once
@@ -650,6 +655,13 @@ impl Coordinator {
         let now = boot_time();
         let mut shards: BTreeSet<String> = self.wanted().unwrap_or_default().into_keys().collect();
         shards.extend(self.held.keys().cloned());
+        // A shard that left the tree (and is not held) is no longer reported: a stale 0 would
+        // read as "nobody holds it" and page.
+        for gone in self.published.difference(&shards) {
+            let _ = self.metrics.lease_held.remove_label_values(&[gone]);
+            let _ = self.metrics.lease_renew_age.remove_label_values(&[gone]);
+        }
+        self.published = shards.clone();
         let mut view = Vec::new();
         for shard in &shards {
             let held = self.held.get(shard);
@@ -658,6 +670,8 @@ impl Coordinator {
                 .lease_held
                 .with_label_values(&[shard])
                 .set(i64::from(held.is_some()));
+            // From 0, so `increase()` counts this process's first acquisition too.
+            self.metrics.lease_transitions.with_label_values(&[shard]);
             let renew_age = held.map(|h| now.saturating_sub(h.renewed).as_secs_f64());
             match renew_age {
                 Some(age) => self
