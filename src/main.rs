@@ -570,6 +570,10 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
                 renew_deadline: a.lease.lease_renew_deadline,
                 retry: a.lease.lease_retry,
             };
+            if !converge::core::fence::SUSPEND_AWARE {
+                eprintln!("converge: --lease-table needs a clock that keeps counting through a host suspend (Linux CLOCK_BOOTTIME); this platform has none");
+                return Ok(ExitCode::from(EXIT_USAGE));
+            }
             if let Err(e) = settings.check(a.aws.attempt_timeout) {
                 eprintln!("converge: {e}");
                 return Ok(ExitCode::from(EXIT_USAGE));

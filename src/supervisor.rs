@@ -85,6 +85,8 @@ pub struct Supervisor {
     deletions: Arc<DeletionBudget>,
     /// High availability: the shards this replica may run. `None`: every shard.
     grants: Option<Grants>,
+    /// Counts the accounts' facts stores made ([`Shared::epoch`]).
+    epochs: std::sync::atomic::AtomicU64,
 }
 
 /// One account's reach, shared by its shards: the account as declared, the attempt it
@@ -102,6 +104,8 @@ struct Shared {
     account: Account,
     facts: Facts,
     first_listings: Arc<FirstListings>,
+    /// Which store this is (a new one for every new reach of the account).
+    epoch: u64,
 }
 
 impl Supervisor {
@@ -124,6 +128,7 @@ impl Supervisor {
             accounts: Mutex::new(HashMap::new()),
             deletions: Arc::new(DeletionBudget::default()),
             grants: None,
+            epochs: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -481,12 +486,17 @@ impl Supervisor {
                     .sum();
                 first.expect(kinds);
             }
+            let epoch = self
+                .epochs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
             all.insert(
                 account.alias.clone(),
                 Shared {
                     account: account.clone(),
                     facts: Facts::default(),
                     first_listings: first,
+                    epoch,
                 },
             );
         }
@@ -532,6 +542,14 @@ impl SharedFacts for Supervisor {
         if let Some(store) = store {
             store.replace_region(&id.region, facts);
         }
+    }
+
+    fn epoch(&self, id: &ShardId) -> u64 {
+        self.accounts
+            .lock()
+            .ok()
+            .and_then(|all| all.get(&id.account).map(|s| s.epoch))
+            .unwrap_or(0)
     }
 }
 

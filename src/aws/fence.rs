@@ -56,14 +56,15 @@ impl Intercept for MarkMutations {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(md) = cfg.load::<Metadata>() {
-            if !is_read_only(md.name()) {
-                context.request_mut().add_extension(Mutating {
-                    service: md.service().to_string(),
-                    operation: md.name().to_string(),
-                });
-            }
-        }
+        // An operation the SDK does not name is fenced like a mutating one (fail closed).
+        let (service, operation) = match cfg.load::<Metadata>() {
+            Some(md) if is_read_only(md.name()) => return Ok(()),
+            Some(md) => (md.service().to_string(), md.name().to_string()),
+            None => ("unknown".to_string(), "unknown".to_string()),
+        };
+        context
+            .request_mut()
+            .add_extension(Mutating { service, operation });
         Ok(())
     }
 }

@@ -16,10 +16,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Whether [`boot_time`] keeps counting through a host suspend on this platform (Linux).
+/// High availability refuses to start where it does not: a holder waking from a suspend would
+/// trust a fence that another replica's takeover has made stale.
+pub const SUSPEND_AWARE: bool = cfg!(target_os = "linux");
+
 /// Time since boot, counting suspend (Linux `CLOCK_BOOTTIME`). Elsewhere, the process's
-/// monotonic clock (which may stop during a suspend).
+/// monotonic clock (which may stop during a suspend: see [`SUSPEND_AWARE`]).
 pub fn boot_time() -> Duration {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[cfg(target_os = "linux")]
     {
         let mut ts = libc::timespec {
             tv_sec: 0,

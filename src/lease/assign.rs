@@ -22,20 +22,31 @@ fn score(member: &str, shard: &str) -> u64 {
     h ^ (h >> 31)
 }
 
-/// Shard → member for every shard. `members` are the live replicas; `holders` who holds a
-/// shard now (entries naming a member not in `members` are ignored).
+/// Shard → member for every shard some member wants. `members` are the live replicas, each
+/// with the shards it competes for (its tree and `--shard` selection: a replica never gets a
+/// shard it would not take); `holders` who holds a shard now (entries naming a member that does
+/// not want the shard are ignored).
 pub fn assign(
     shards: &BTreeSet<String>,
-    members: &BTreeSet<String>,
+    members: &BTreeMap<String, BTreeSet<String>>,
     holders: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    if members.is_empty() {
+    let eligible = |shard: &str| -> Vec<&String> {
+        members
+            .iter()
+            .filter(|(_, wants)| wants.contains(shard))
+            .map(|(m, _)| m)
+            .collect()
+    };
+    let wanted: Vec<&String> = shards.iter().filter(|s| !eligible(s).is_empty()).collect();
+    let active = members.values().filter(|w| !w.is_empty()).count();
+    if active == 0 {
         return out;
     }
-    let base = shards.len() / members.len();
-    let mut extras = shards.len() % members.len();
-    let mut load: BTreeMap<&str, usize> = members.iter().map(|m| (m.as_str(), 0)).collect();
+    let base = wanted.len() / active;
+    let mut extras = wanted.len() % active;
+    let mut load: BTreeMap<&str, usize> = members.keys().map(|m| (m.as_str(), 0)).collect();
     // Whether `member` may take one more shard (a load above `base` uses one of the extras).
     let mut take = |member: &str, load: &mut BTreeMap<&str, usize>| -> bool {
         let Some(l) = load.get_mut(member) else {
@@ -55,7 +66,7 @@ pub fn assign(
     // 1. Keep what live members hold, best-scoring first, within their share.
     let mut kept: Vec<(&str, &str)> = holders
         .iter()
-        .filter(|(s, m)| shards.contains(*s) && members.contains(*m))
+        .filter(|(s, m)| shards.contains(*s) && members.get(*m).is_some_and(|w| w.contains(*s)))
         .map(|(s, m)| (m.as_str(), s.as_str()))
         .collect();
     kept.sort_by_key(|(m, s)| (std::cmp::Reverse(score(m, s)), *s));
@@ -64,19 +75,31 @@ pub fn assign(
             out.insert(shard.to_string(), member.to_string());
         }
     }
-    // 2. Every other shard to its best-scoring member with room.
-    for shard in shards {
+    // 2. Every other shard to its best-scoring eligible member with room; when members want
+    //    different shards, one may have to go over its share.
+    for shard in wanted {
         if out.contains_key(shard) {
             continue;
         }
-        let mut ranked: Vec<&String> = members.iter().collect();
+        let mut ranked = eligible(shard);
         ranked.sort_by_key(|m| (std::cmp::Reverse(score(m, shard)), m.as_str()));
-        for m in ranked {
-            if take(m, &mut load) {
-                out.insert(shard.clone(), m.clone());
-                break;
+        let chosen = match ranked.iter().find(|m| take(m, &mut load)) {
+            Some(m) => (*m).clone(),
+            None => {
+                let least = ranked.iter().min_by_key(|m| {
+                    (
+                        load.get(m.as_str()).copied().unwrap_or(0),
+                        std::cmp::Reverse(score(m, shard)),
+                    )
+                });
+                let Some(m) = least else { continue };
+                if let Some(l) = load.get_mut(m.as_str()) {
+                    *l += 1;
+                }
+                (*m).clone()
             }
-        }
+        };
+        out.insert(shard.clone(), chosen);
     }
     out
 }
@@ -87,6 +110,14 @@ mod tests {
 
     fn set(items: &[&str]) -> BTreeSet<String> {
         items.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Members that all want every shard of `shards`.
+    fn all(members: &[&str], shards: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<String>> {
+        members
+            .iter()
+            .map(|m| (m.to_string(), shards.clone()))
+            .collect()
     }
 
     fn loads(a: &BTreeMap<String, String>) -> BTreeMap<String, usize> {
@@ -110,7 +141,7 @@ mod tests {
 
     #[test]
     fn six_shards_on_three_members_are_two_each_whoever_held_them() {
-        let members = set(&["r1", "r2", "r3"]);
+        let members = all(&["r1", "r2", "r3"], &six());
         let all_on_r1: BTreeMap<String, String> =
             six().iter().map(|s| (s.clone(), "r1".into())).collect();
         for holders in [BTreeMap::new(), all_on_r1] {
@@ -122,9 +153,9 @@ mod tests {
 
     #[test]
     fn a_leaving_member_moves_only_its_own_shards() {
-        let members = set(&["r1", "r2", "r3"]);
+        let members = all(&["r1", "r2", "r3"], &six());
         let before = assign(&six(), &members, &BTreeMap::new());
-        let after = assign(&six(), &set(&["r1", "r2"]), &before);
+        let after = assign(&six(), &all(&["r1", "r2"], &six()), &before);
         for (shard, m) in &before {
             if m != "r3" {
                 assert_eq!(&after[shard], m, "{shard} moved");
@@ -135,8 +166,8 @@ mod tests {
 
     #[test]
     fn a_joining_member_takes_only_its_share() {
-        let two = assign(&six(), &set(&["r1", "r2"]), &BTreeMap::new());
-        let three = assign(&six(), &set(&["r1", "r2", "r3"]), &two);
+        let two = assign(&six(), &all(&["r1", "r2"], &six()), &BTreeMap::new());
+        let three = assign(&six(), &all(&["r1", "r2", "r3"], &six()), &two);
         let moved = six().iter().filter(|s| two[*s] != three[*s]).count();
         assert_eq!(moved, 2, "{two:?} → {three:?}");
         assert!(loads(&three).values().all(|&n| n == 2));
@@ -147,7 +178,9 @@ mod tests {
         for n in 1..12 {
             let shards: BTreeSet<String> = (0..n).map(|i| format!("acct/r{i}")).collect();
             for m in 1..5 {
-                let members: BTreeSet<String> = (0..m).map(|i| format!("replica-{i}")).collect();
+                let names: Vec<String> = (0..m).map(|i| format!("replica-{i}")).collect();
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                let members = all(&refs, &shards);
                 let first = assign(&shards, &members, &BTreeMap::new());
                 assert_eq!(first.len(), n);
                 let l = loads(&first);
@@ -164,6 +197,25 @@ mod tests {
 
     #[test]
     fn no_members_assigns_nothing() {
-        assert!(assign(&six(), &BTreeSet::new(), &BTreeMap::new()).is_empty());
+        assert!(assign(&six(), &BTreeMap::new(), &BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn a_member_gets_only_shards_it_wants_and_one_wanting_none_gets_none() {
+        let mut members = all(&["r1", "r2"], &six());
+        members.insert("r3".into(), BTreeSet::new()); // its tree did not load
+        members.insert("r4".into(), set(&["b/us-east-1"])); // --shard b/us-east-1
+        let holders: BTreeMap<String, String> =
+            [("a/us-east-1".to_string(), "r3".to_string())].into();
+        let a = assign(&six(), &members, &holders);
+        assert_eq!(a.len(), 6);
+        assert!(!a.values().any(|m| m == "r3"), "{a:?}");
+        for (shard, m) in &a {
+            assert!(
+                members[m].contains(shard),
+                "{shard} to {m}, which does not want it"
+            );
+        }
+        assert_eq!(assign(&six(), &members, &a), a, "stable");
     }
 }

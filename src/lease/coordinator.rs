@@ -59,6 +59,8 @@ struct Held {
     releasing: bool,
     /// The digest of the shared facts written for it (renewals put it on the record).
     facts_written: String,
+    /// The digest of facts too large to share (warned about once).
+    oversized: Option<String>,
 }
 
 /// A record's version and when this replica first saw it.
@@ -80,8 +82,9 @@ pub struct Coordinator {
     active: watch::Receiver<BTreeSet<ShardId>>,
     /// Where shard facts come from and go to (the supervisor).
     facts: Option<Arc<dyn SharedFacts>>,
-    /// Facts of shards held elsewhere, imported, by digest.
-    imported: BTreeMap<String, String>,
+    /// Facts of shards held elsewhere, imported: their digest and the epoch of the store
+    /// they went into.
+    imported: BTreeMap<String, (String, u64)>,
     held: BTreeMap<String, Held>,
     /// By sort key (`lease#…`, `member#…`).
     seen: BTreeMap<String, Seen>,
@@ -213,9 +216,12 @@ impl Coordinator {
         if stopping && !self.left {
             // Leave first: a replica that reads a released lease then no longer counts this one
             // as live, so the assignment gives the shard to a replica that will take it.
-            self.left = true;
-            if let Err(e) = self.table.leave(&self.me).await {
-                tracing::warn!(error = %e, "could not remove this replica's member record");
+            // Retried every stopping pass until it lands.
+            match self.table.leave(&self.me).await {
+                Ok(()) => self.left = true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not remove this replica's member record")
+                }
             }
             for h in self.held.values_mut() {
                 h.releasing = true;
@@ -224,6 +230,7 @@ impl Coordinator {
         }
         // Renewals first: they are what keeps this replica's fences open, and must not wait
         // behind a slow read.
+        let renewed_at = boot_time();
         self.renew_all().await;
         let read = self.table.read().await;
         let received = boot_time();
@@ -238,16 +245,24 @@ impl Coordinator {
                 None
             }
         };
-        if !stopping && self.heartbeat_due(received) {
+        // A replica without a valid tree yet competes for nothing: it does not heartbeat, so
+        // nobody assigns it shards it would not take.
+        let wanted = self.wanted();
+        if let (false, true, Some(w)) = (stopping, self.heartbeat_due(received), &wanted) {
             let version = self.next_version();
-            match self.table.heartbeat(&self.me, &version).await {
+            let shards: BTreeSet<String> = w.keys().cloned().collect();
+            match self.table.heartbeat(&self.me, &version, &shards).await {
                 Ok(()) => self.last_heartbeat = Some(received),
                 Err(e) => tracing::warn!(error = %e, "cannot write this replica's heartbeat"),
             }
         }
-        self.export_facts().await;
+        self.exchange_facts(snapshot.as_ref()).await;
+        // A slow table (each call may take up to its timeout) must not push the next renewal
+        // past the renew deadline: renew again before taking anything.
+        if boot_time().saturating_sub(renewed_at) >= self.settings.retry {
+            self.renew_all().await;
+        }
         if let Some(s) = &snapshot {
-            self.import_facts(s).await;
             // The first pass only looks: every replica started together has heartbeaten once
             // before anyone claims, so the first assignment already counts them all.
             if !stopping && self.passes > 0 {
@@ -288,8 +303,8 @@ impl Coordinator {
             see(format!("member#{replica}"), &m.version);
         }
         let live = self.live_members(s, now);
-        self.live_since.retain(|m, _| live.contains(m));
-        for m in live {
+        self.live_since.retain(|m, _| live.contains_key(m));
+        for m in live.into_keys() {
             self.live_since.entry(m).or_insert(now);
         }
     }
@@ -317,15 +332,17 @@ impl Coordinator {
             .min()
     }
 
-    /// This replica and every member whose heartbeat moved within a lease.
-    fn live_members(&self, s: &TableSnapshot, now: Duration) -> BTreeSet<String> {
-        let mut live: BTreeSet<String> = s
+    /// This replica and every member whose heartbeat moved within a lease, each with the
+    /// shards it competes for.
+    fn live_members(&self, s: &TableSnapshot, now: Duration) -> BTreeMap<String, BTreeSet<String>> {
+        let mut live: BTreeMap<String, BTreeSet<String>> = s
             .members
             .iter()
             .filter(|(r, m)| !self.unchanged_for_a_lease(&format!("member#{r}"), &m.version, now))
-            .map(|(r, _)| r.clone())
+            .map(|(r, m)| (r.clone(), m.shards.clone()))
             .collect();
-        live.insert(self.me.replica.clone());
+        let mine = self.wanted().unwrap_or_default().into_keys().collect();
+        live.insert(self.me.replica.clone(), mine);
         live
     }
 
@@ -411,7 +428,8 @@ impl Coordinator {
         }
     }
 
-    /// Drops a held lease: its fence closes at once and its loops stop.
+    /// Drops a held lease: its fence closes at once, and its loops are told to stop now
+    /// (not at the end of the pass).
     fn lose(&mut self, shard: &str) {
         if let Some(h) = self.held.remove(shard) {
             h.fence.revoke();
@@ -419,6 +437,7 @@ impl Coordinator {
                 .lease_transitions
                 .with_label_values(&[shard])
                 .inc();
+            self.publish_grants();
         }
     }
 
@@ -504,30 +523,15 @@ impl Coordinator {
             .await
         {
             Ok(r) => {
-                let stamp = LeaseStamp {
-                    holder: self.me.holder(),
-                    token: r.token,
-                };
                 tracing::info!(shard = %shard, token = r.token, "lease acquired");
-                self.free_since.remove(&shard);
-                self.held.insert(
-                    shard.clone(),
-                    Held {
-                        id: id.clone(),
-                        version: r.version,
-                        token: r.token,
-                        fence: Fence::leased(stamp, sent + self.settings.renew_deadline),
-                        renewed: sent,
-                        since: sent,
-                        pending: None,
-                        releasing: false,
-                        facts_written: String::new(),
-                    },
-                );
-                self.metrics
-                    .lease_transitions
-                    .with_label_values(&[&shard])
-                    .inc();
+                self.take(id, &shard, r, sent);
+            }
+            // The write landed but its response was lost (or the SDK retried it): the record
+            // names this process at the version it wrote. Safe to hold from `sent`, as a
+            // renewal's.
+            Err(TableError::Conflict(Some(r))) if r.held_by(&self.me) && r.version == version => {
+                tracing::info!(shard = %shard, token = r.token, "lease acquired (the response was lost; the write had landed)");
+                self.take(id, &shard, r, sent);
             }
             Err(TableError::Conflict(_)) => {
                 tracing::debug!(shard = %shard, "another replica took the lease first");
@@ -536,68 +540,129 @@ impl Coordinator {
         }
     }
 
-    /// Writes the shared facts of every held shard whose facts changed (the next renewal
-    /// puts their digest on the lease record, for the other replicas to see).
-    async fn export_facts(&mut self) {
+    /// Shares facts both ways (see [`SharedFacts`]), every call concurrent and the whole
+    /// bounded by a quarter of the renew deadline (at least 250 ms), so a slow table never
+    /// holds up a renewal for long; what is cut short is retried next pass.
+    async fn exchange_facts(&mut self, snapshot: Option<&TableSnapshot>) {
         let Some(link) = self.facts.clone() else {
             return;
         };
+        let budget = (self.settings.renew_deadline / 4).max(Duration::from_millis(250));
+        // Out: each held shard whose facts changed, while its fence is open (a paused
+        // ex-holder must not overwrite the new holder's facts; the table also refuses a write
+        // under an older token).
+        let mut out = Vec::new();
         for (shard, h) in self.held.iter_mut() {
-            if h.releasing {
+            if h.releasing || !h.fence.allows_mutation() {
                 continue;
             }
             let Some(json) = link.export(&h.id) else {
                 continue;
             };
             let d = digest(&json);
-            if d == h.facts_written {
+            if d == h.facts_written || h.oversized.as_ref() == Some(&d) {
                 continue;
             }
-            // DynamoDB items hold at most 400 KB.
             if json.len() > MAX_FACTS_BYTES {
-                tracing::warn!(shard = %shard, bytes = json.len(), "the shard's facts are too large to share through the lease table; other replicas' references to it wait");
-                h.facts_written = d;
+                tracing::warn!(shard = %shard, bytes = json.len(), "the shard's facts are too large to share through the lease table (400 KB items): other replicas' references to it wait");
+                h.oversized = Some(d);
+                // Advertise none, rather than facts that are not there.
+                h.facts_written = String::new();
                 continue;
             }
-            match self.table.put_facts(shard, &json, &d).await {
-                Ok(()) => h.facts_written = d,
+            out.push((shard.clone(), json, d, h.token));
+        }
+        // In: shards held elsewhere whose facts changed, for accounts with a shard here.
+        let wanted = self.wanted().unwrap_or_default();
+        let mut fetch = Vec::new();
+        for (shard, r) in snapshot.map(|s| &s.leases).into_iter().flatten() {
+            let Some(id) = wanted.get(shard) else {
+                continue;
+            };
+            if self.held.contains_key(shard) || r.facts_digest.is_empty() || !link.wants(id) {
+                continue;
+            }
+            let seen = (r.facts_digest.clone(), link.epoch(id));
+            if self.imported.get(shard) != Some(&seen) {
+                fetch.push((shard.clone(), id.clone(), seen));
+            }
+        }
+        if out.is_empty() && fetch.is_empty() {
+            return;
+        }
+        let table = &self.table;
+        let puts =
+            futures::future::join_all(out.into_iter().map(|(shard, json, d, token)| async move {
+                let r = table.put_facts(&shard, &json, &d, token).await;
+                (shard, d, r)
+            }));
+        let gets =
+            futures::future::join_all(fetch.into_iter().map(|(shard, id, seen)| async move {
+                let r = table.get_facts(&shard).await;
+                (shard, id, seen, r)
+            }));
+        let Ok((put, got)) = tokio::time::timeout(budget, futures::future::join(puts, gets)).await
+        else {
+            tracing::warn!(budget = ?budget, "sharing facts through the lease table took too long; retried next pass");
+            return;
+        };
+        for (shard, d, r) in put {
+            match r {
+                Ok(()) => {
+                    if let Some(h) = self.held.get_mut(&shard) {
+                        h.facts_written = d;
+                    }
+                }
+                Err(TableError::Conflict(_)) => {
+                    tracing::info!(shard = %shard, "facts not shared: a later holder wrote them");
+                }
                 Err(e) => {
                     tracing::warn!(shard = %shard, error = %e, "cannot share the shard's facts")
                 }
             }
         }
-    }
-
-    /// Reads the facts of shards held elsewhere whose digest changed, for the shards of the
-    /// same account that run here.
-    async fn import_facts(&mut self, s: &TableSnapshot) {
-        let Some(link) = self.facts.clone() else {
-            return;
-        };
-        let wanted = self.wanted().unwrap_or_default();
-        for (shard, r) in &s.leases {
-            let Some(id) = wanted.get(shard) else {
-                continue;
-            };
-            if self.held.contains_key(shard)
-                || r.facts_digest.is_empty()
-                || self.imported.get(shard) == Some(&r.facts_digest)
-                || !link.wants(id)
-            {
-                continue;
-            }
-            match self.table.get_facts(shard).await {
-                Ok(Some((d, json))) => {
-                    link.import(id, &json);
+        for (shard, id, seen, r) in got {
+            match r {
+                Ok(Some((d, json))) if d == seen.0 => {
+                    link.import(&id, &json);
                     tracing::debug!(shard = %shard, digest = %d, "facts of a shard held elsewhere imported");
-                    self.imported.insert(shard.clone(), d);
+                    self.imported.insert(shard, seen);
                 }
-                Ok(None) => {}
+                // Written since the record was read: the next pass reads the newer digest.
+                Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(shard = %shard, error = %e, "cannot read a shard's shared facts")
                 }
             }
         }
+    }
+
+    /// Records a lease acquired by a write sent at `sent`.
+    fn take(&mut self, id: &ShardId, shard: &str, r: LeaseRecord, sent: Duration) {
+        let stamp = LeaseStamp {
+            holder: self.me.holder(),
+            token: r.token,
+        };
+        self.free_since.remove(shard);
+        self.held.insert(
+            shard.to_string(),
+            Held {
+                id: id.clone(),
+                version: r.version,
+                token: r.token,
+                fence: Fence::leased(stamp, sent + self.settings.renew_deadline),
+                renewed: sent,
+                since: sent,
+                pending: None,
+                releasing: false,
+                facts_written: String::new(),
+                oversized: None,
+            },
+        );
+        self.metrics
+            .lease_transitions
+            .with_label_values(&[shard])
+            .inc();
     }
 
     /// Releases every lease being handed over whose loops have stopped here.
@@ -615,13 +680,18 @@ impl Coordinator {
                 continue;
             };
             h.fence.revoke();
-            match self
+            let pending = h.pending.as_ref().map(|(v, _)| v.as_str());
+            let released = self
                 .table
-                .release(&shard, &h.version, &version, &self.me)
-                .await
-            {
+                .release(&shard, &h.version, pending, &version, &self.me)
+                .await;
+            match released {
                 Ok(()) | Err(TableError::Conflict(_)) => {
-                    tracing::info!(shard = %shard, token = h.token, "lease released");
+                    if released.is_ok() {
+                        tracing::info!(shard = %shard, token = h.token, "lease released");
+                    } else {
+                        tracing::warn!(shard = %shard, token = h.token, "lease not released: the record had already changed (another replica holds it, or it will once it expires)");
+                    }
                     self.held.remove(&shard);
                     self.metrics
                         .lease_transitions
@@ -634,8 +704,8 @@ impl Coordinator {
         }
     }
 
-    /// Grants, metrics and `/status`.
-    fn publish(&mut self) {
+    /// The grants: every held shard not being released.
+    fn publish_grants(&mut self) {
         let grants: GrantMap = self
             .held
             .values()
@@ -652,6 +722,11 @@ impl Coordinator {
         if changed {
             self.grants.send_replace(grants);
         }
+    }
+
+    /// Grants, metrics and `/status`.
+    fn publish(&mut self) {
+        self.publish_grants();
         let now = boot_time();
         let mut shards: BTreeSet<String> = self.wanted().unwrap_or_default().into_keys().collect();
         shards.extend(self.held.keys().cloned());

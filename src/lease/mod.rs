@@ -127,6 +127,9 @@ pub trait SharedFacts: Send + Sync {
     fn wants(&self, id: &ShardId) -> bool;
     /// The facts of shard `id`, which another replica runs.
     fn import(&self, id: &ShardId, json: &str);
+    /// Changes whenever the store `id`'s facts go into is replaced (the account is reached
+    /// another way): what was imported into the old one must be imported again.
+    fn epoch(&self, id: &ShardId) -> u64;
 }
 
 /// A stable digest of a facts document (FNV-1a 64, hex).

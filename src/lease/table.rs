@@ -18,7 +18,7 @@
 //! fails, so a renewal whose response was lost but whose write landed is recognised by its
 //! own version.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -75,6 +75,8 @@ impl LeaseRecord {
 pub struct MemberRecord {
     pub process: String,
     pub version: String,
+    /// The shards it competes for (its tree and selection): it is assigned no other.
+    pub shards: BTreeSet<String>,
 }
 
 /// Everything of one controller in the table.
@@ -335,6 +337,11 @@ impl LeaseTable {
                         MemberRecord {
                             process: text(item, "process"),
                             version: text(item, "version"),
+                            shards: item
+                                .get("shards")
+                                .and_then(|v| v.as_l().ok())
+                                .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                                .unwrap_or_default(),
                         },
                     );
                 }
@@ -491,11 +498,13 @@ impl LeaseTable {
         }
     }
 
-    /// Gives `shard` up (holder emptied, token kept) if this process still holds it at `held`.
+    /// Gives `shard` up (holder emptied, token kept) if this process still holds it at `held`,
+    /// or at `pending` (a renewal whose outcome it does not know).
     pub async fn release(
         &self,
         shard: &str,
         held: &str,
+        pending: Option<&str>,
         version: &str,
         me: &Me,
     ) -> Result<(), TableError> {
@@ -505,13 +514,20 @@ impl LeaseTable {
             .table_name(&self.table)
             .set_key(Some(self.key(format!("lease#{shard}"))))
             .update_expression(
-                "SET replica = :empty, process = :empty, version = :v, written_at = :w",
+                "SET #replica = :empty, #process = :empty, #version = :v, #written_at = :w",
             )
-            .condition_expression("version = :seen AND process = :p")
+            .condition_expression("#version IN (:seen, :pending) AND #process = :p")
+            .set_expression_attribute_names(Some(names(&[
+                "replica",
+                "process",
+                "version",
+                "written_at",
+            ])))
             .expression_attribute_values(":empty", s(""))
             .expression_attribute_values(":v", s(version))
             .expression_attribute_values(":w", s(now_text()))
             .expression_attribute_values(":seen", s(held))
+            .expression_attribute_values(":pending", s(pending.unwrap_or(held)))
             .expression_attribute_values(":p", s(&me.process))
             .send()
             .await;
@@ -525,20 +541,41 @@ impl LeaseTable {
         ])
     }
 
-    /// Writes the shared facts of `shard` (held by this process).
-    pub async fn put_facts(&self, shard: &str, json: &str, digest: &str) -> Result<(), TableError> {
+    /// Writes the shared facts of `shard`, held by this process under fencing `token`; never
+    /// over facts written under a later token (a paused ex-holder cannot overwrite the new
+    /// holder's).
+    pub async fn put_facts(
+        &self,
+        shard: &str,
+        json: &str,
+        digest: &str,
+        token: u64,
+    ) -> Result<(), TableError> {
         let mut item = self.facts_key(shard);
         item.insert("facts".into(), s(json));
         item.insert("digest".into(), s(digest));
+        item.insert("token".into(), n(token));
         item.insert("written_at".into(), s(now_text()));
-        self.client
+        let out = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#sk) OR #token <= :mine")
+            .set_expression_attribute_names(Some(names(&["sk", "token"])))
+            .expression_attribute_values(":mine", n(token))
             .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("PutItem", &e))
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(TableError::Conflict(None))
+            }
+            Err(e) => Err(aws_error("PutItem", &e)),
+        }
     }
 
     /// The shared facts of `shard` and their digest, if written.
@@ -555,11 +592,21 @@ impl LeaseTable {
         Ok(out.item().map(|i| (text(i, "digest"), text(i, "facts"))))
     }
 
-    /// Records that this replica is alive (a new `version` each time).
-    pub async fn heartbeat(&self, me: &Me, version: &str) -> Result<(), TableError> {
+    /// Records that this replica is alive (a new `version` each time) and which shards it
+    /// competes for.
+    pub async fn heartbeat(
+        &self,
+        me: &Me,
+        version: &str,
+        shards: &BTreeSet<String>,
+    ) -> Result<(), TableError> {
         let mut item = self.key(format!("member#{}", me.replica));
         item.insert("process".into(), s(&me.process));
         item.insert("version".into(), s(version));
+        item.insert(
+            "shards".into(),
+            AttributeValue::L(shards.iter().map(s).collect()),
+        );
         item.insert("written_at".into(), s(now_text()));
         self.client
             .put_item()

@@ -643,3 +643,44 @@ fn a_reference_across_shards_held_by_different_replicas_resolves_through_shared_
     );
     assert!(global.proxy.forwarded("iam", "CreateRole") >= 1);
 }
+
+#[test]
+fn a_replica_whose_tree_is_invalid_is_given_no_shard_and_the_holder_keeps_it() {
+    // One host got a broken tree: it serves and waits, competes for nothing, and is never
+    // handed a shard (which would then sit unheld until someone took it back, again and
+    // again). Two shards: were the broken replica counted, one would be assigned to it.
+    let (good, broken) = (Desired::new(), Desired::new());
+    let q = unique("ha-invalid");
+    let mut docs = String::new();
+    for region in ["us-east-1", "eu-west-1"] {
+        docs.push_str(&format!(
+            "---\napiVersion: converge/v1\nkind: Queue\nmetadata: {{name: {q}-{region}, region: {region}}}\nspec: {{}}\n"
+        ));
+    }
+    good.write("q.yaml", &docs);
+    broken.write(
+        "q.yaml",
+        "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: [\n",
+    );
+    let table = lease_table();
+    let ctl = unique("ctl");
+    let a = Replica::start(&broken, &table, &ctl, "replica-a", &[]);
+    let b = Replica::start(&good, &table, &ctl, "replica-b", &[]);
+    within("b holds both", Duration::from_secs(15), || {
+        b.held().len() == 2
+    });
+    // Over three leases: no hand-over to the broken replica, no gap.
+    let until = Instant::now() + LEASE * 3;
+    while Instant::now() < until {
+        assert_eq!(b.held().len(), 2, "the holder gave a shard up");
+        assert!(a.held().is_empty());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        b.metric("converge_lease_transitions_total"),
+        2.0,
+        "one acquisition per shard"
+    );
+    assert_eq!(a.metric("converge_desired_valid"), 0.0);
+    assert_eq!(a.proxy.forwarded_mutations(), 0);
+}
