@@ -167,7 +167,7 @@ pub struct AwsArgs {
     pub concurrency: usize,
     /// Client-side pacing: requests per second per AWS service, as comma-separated
     /// `SERVICE=RATE` pairs (RATE a number, or `off`) that override the defaults
-    /// sqs=50, ec2=15, iam=10, elb=10, route53=5, autoscaling=10, cloudwatch=8 (each below
+    /// sqs=50, ec2=15, iam=10, elb=10, route53=5, autoscaling=10, cloudwatch=8, tagging=5 (each below
     /// the service's published limit). Every request, retries included, waits for a token.
     #[arg(long, value_name = "SERVICE=RATE,...")]
     pub rate_limit: Option<crate::aws::pacing::RateOverrides>,

@@ -58,6 +58,8 @@ pub struct Clients {
     pub route53: aws_sdk_route53::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// The Resource Groups Tagging API: many resources' tags a page.
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
 /// The standard AWS configuration chain (environment, profile, SSO, IMDS) with our retry and
@@ -141,6 +143,7 @@ pub fn clients(
         route53: client!(aws_sdk_route53, "route53"),
         autoscaling: client!(aws_sdk_autoscaling, "autoscaling"),
         cloudwatch: client!(aws_sdk_cloudwatch, "cloudwatch"),
+        tagging: client!(aws_sdk_resourcegroupstagging, "tagging"),
     }
 }
 

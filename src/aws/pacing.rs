@@ -44,6 +44,7 @@ pub const SERVICES: &[&str] = &[
     "route53",
     "autoscaling",
     "cloudwatch",
+    "tagging",
 ];
 
 /// Default requests per second per service, below AWS's published limits:
@@ -54,6 +55,8 @@ pub const SERVICES: &[&str] = &[
 /// - `cloudwatch`: 8 (`DescribeAlarms` is limited to 9/s; `PutMetricAlarm` to 3/s, which the
 ///   adaptive retry absorbs: a sweep writes few alarms).
 /// - `sqs`: 50 (SQS control-plane calls are limited far above what converge needs).
+/// - `tagging`: 5 (the Resource Groups Tagging API's `GetResources`, a page of 100 resources a
+///   call: a sweep makes a few; AWS throttles it per account and region).
 pub const DEFAULT_LIMITS: &[(&str, f64)] = &[
     ("sqs", 50.0),
     ("ec2", 15.0),
@@ -62,6 +65,7 @@ pub const DEFAULT_LIMITS: &[(&str, f64)] = &[
     ("route53", 5.0),
     ("autoscaling", 10.0),
     ("cloudwatch", 8.0),
+    ("tagging", 5.0),
 ];
 
 /// Requests per second per service; a service without an entry is not paced.

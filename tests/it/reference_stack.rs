@@ -52,6 +52,7 @@ fn iam_prefix(service: &str) -> String {
         "autoscaling" => "autoscaling".into(),
         "route53" => "route53".into(),
         "cloudwatch" => "cloudwatch".into(),
+        "resourcegroupstaggingapi" => "tag".into(),
         other => other.into(),
     }
 }

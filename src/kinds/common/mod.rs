@@ -1,4 +1,5 @@
-//! What every kind shares, written once: the tag rules and tag-set diff ([`tags`]), lenient
+//! What every kind shares, written once: the tag rules and tag-set diff ([`tags`]), tags in
+//! pages from the Tagging API ([`tagging`]), lenient
 //! YAML scalars ([`scalar`]), add/remove deltas of sets ([`delta`]), AWS error handling with
 //! each kind's codes declared as data ([`errors`]), the names and fact keys kinds refer to
 //! each other by ([`refs`]), field checks ([`validate`]), semantic JSON and IAM policy
@@ -14,5 +15,6 @@ pub mod json;
 pub mod policy;
 pub mod refs;
 pub mod scalar;
+pub mod tagging;
 pub mod tags;
 pub mod validate;

@@ -37,6 +37,7 @@ use crate::core::facts::Published;
 use crate::core::{KindError, Schema};
 use crate::engine::{DiffCtx, Kind, Observed, Scope, Waiting};
 use crate::kinds::common::errors::{ErrorCodes, NotFound};
+use crate::kinds::common::tagging::TagPages;
 use crate::kinds::common::{refs, tags};
 use diff::{LiveMetricAlarm, MetricAlarmChange};
 use spec::MetricAlarmSpec;
@@ -55,12 +56,14 @@ const CODES: ErrorCodes = ErrorCodes::new(
 /// The CloudWatch metric alarm kind.
 pub struct MetricAlarm {
     client: aws_sdk_cloudwatch::Client,
+    pages: TagPages,
 }
 
 impl MetricAlarm {
     pub fn new(clients: &Clients) -> Self {
         MetricAlarm {
             client: clients.cloudwatch.clone(),
+            pages: TagPages::new(clients.tagging.clone(), "cloudwatch:alarm"),
         }
     }
 }

@@ -1,5 +1,8 @@
-//! Reading CloudWatch: `DescribeAlarms` (100 names a call, or every alarm), then
-//! `ListTagsForResource` per alarm.
+//! Reading CloudWatch: `DescribeAlarms` (100 names a call, or every alarm), then the tags. When
+//! it takes fewer calls, the tags of converge's own alarms come from the Tagging API in pages
+//! ([`crate::kinds::common::tagging`]) and `ListTagsForResource` is read only for desired
+//! alarms the pages do not show (not tagged yet, or not visible yet); otherwise, or when a page
+//! fails, every alarm's tags are read one by one.
 
 use std::collections::BTreeSet;
 
@@ -34,13 +37,32 @@ impl MetricAlarm {
         for names in batches {
             alarms.extend(self.describe(names).await?);
         }
+        let reads = alarms
+            .iter()
+            .filter(|a| {
+                scope.all
+                    || scope
+                        .desired
+                        .contains_key(a.alarm_name().unwrap_or_default())
+            })
+            .count();
+        let paged = self.pages.if_cheaper(reads, None).await;
+        let paged = &paged;
         let read: Vec<Option<(String, LiveMetricAlarm)>> = stream::iter(alarms)
             .map(|a| async move {
                 let name = a.alarm_name().unwrap_or_default().to_string();
                 let arn = a.alarm_arn().unwrap_or_default().to_string();
-                // Gone since the listing: not observed.
-                let Some(tags) = self.tags(&name, &arn).await? else {
-                    return Ok(None);
+                let known = paged.as_ref().map(|p| p.get(&arn));
+                let tags = match known {
+                    Some(Some(t)) => t.clone(),
+                    // Not in the pages and not desired: carries no ownership tag (or one not
+                    // visible yet), so it is never pruned on this reading.
+                    Some(None) if !scope.desired.contains_key(&name) => tags::Tags::new(),
+                    // Gone since the listing: not observed.
+                    _ => match self.tags(&name, &arn).await? {
+                        Some(t) => t,
+                        None => return Ok(None),
+                    },
                 };
                 let config = live_config(&a);
                 Ok::<_, KindError>(Some((name, LiveMetricAlarm { arn, config, tags })))

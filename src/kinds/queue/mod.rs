@@ -34,6 +34,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use super::common::errors::{unobserved, ErrorCodes, NotFound, Sent};
 use super::common::json::same_json_text;
 use super::common::refs;
+use super::common::tagging::TagPages;
 use super::common::tags::{self, Tags, ToSet};
 use crate::aws::Clients;
 use crate::core::facts::Published;
@@ -124,12 +125,14 @@ impl Change for QueueChange {
 /// The SQS queue kind.
 pub struct Queue {
     client: Client,
+    pages: TagPages,
 }
 
 impl Queue {
     pub fn new(clients: &Clients) -> Self {
         Queue {
             client: clients.sqs.clone(),
+            pages: TagPages::new(clients.tagging.clone(), "sqs:queue"),
         }
     }
 }
@@ -165,11 +168,21 @@ impl Kind for Queue {
             .try_collect()
             .await
             .or_fail(&CODES, "ListQueues", "(all queues)")?;
-        let wanted = urls
+        let in_region = urls.len();
+        let wanted: Vec<String> = urls
             .into_iter()
-            .filter(|u| scope.all || scope.desired.contains_key(queue_name(u)));
+            .filter(|u| scope.all || scope.desired.contains_key(queue_name(u)))
+            .collect();
+        // When it takes fewer calls: converge's own queues' tags in pages (see
+        // `kinds::common::tagging`; no more can be owned than the region has queues), and
+        // `ListQueueTags` only for desired queues the pages do not show.
+        let paged = self.pages.if_cheaper(wanted.len(), Some(in_region)).await;
+        let paged = &paged;
         let read: Vec<Option<LiveQueue>> = stream::iter(wanted)
-            .map(|url| read(&self.client, url))
+            .map(|url| async move {
+                let desired = scope.desired.contains_key(queue_name(&url));
+                read(&self.client, url, paged.as_ref(), desired).await
+            })
             .buffer_unordered(8)
             .try_collect()
             .await?;
@@ -319,21 +332,56 @@ fn dead_letter_queue(spec: &QueueSpec) -> Option<&str> {
     arn.rsplit(':').next()
 }
 
-/// The attributes and tags of one queue; `None` if it vanished since the listing.
-async fn read(client: &Client, url: String) -> Result<Option<LiveQueue>, KindError> {
+/// The attributes and tags of one queue; `None` if it vanished since the listing. With
+/// `paged` (tags by ARN from the Tagging API), a queue found there needs no `ListQueueTags`; one
+/// not found is read only if `desired` (otherwise it carries no ownership tag, or one not
+/// visible yet: either way never pruned on this reading).
+async fn read(
+    client: &Client,
+    url: String,
+    paged: Option<&BTreeMap<String, Tags>>,
+    desired: bool,
+) -> Result<Option<LiveQueue>, KindError> {
     let name = queue_name(&url).to_string();
     let attrs = client
         .get_queue_attributes()
         .queue_url(&url)
         .attribute_names(QueueAttributeName::All)
         .send();
-    let tags = client.list_queue_tags().queue_url(&url).send();
-    let (attrs, tags) = tokio::join!(attrs, tags);
-    let Some(attrs) = attrs.or_missing(&CODES, "GetQueueAttributes", &name)? else {
-        return Ok(None);
-    };
-    let Some(tags) = tags.or_missing(&CODES, "ListQueueTags", &name)? else {
-        return Ok(None);
+    let (attrs, tags) = match paged {
+        // The ARN is in the attributes: read them first.
+        Some(paged) => {
+            let Some(attrs) = attrs
+                .await
+                .or_missing(&CODES, "GetQueueAttributes", &name)?
+            else {
+                return Ok(None);
+            };
+            let arn = attrs
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+                .cloned()
+                .unwrap_or_default();
+            let tags = match paged.get(&arn) {
+                Some(t) => t.clone(),
+                None if !desired => Tags::new(),
+                None => match list_tags(client, &url, &name).await? {
+                    Some(t) => t,
+                    None => return Ok(None),
+                },
+            };
+            (attrs, tags)
+        }
+        None => {
+            let (attrs, tags) = tokio::join!(attrs, list_tags(client, &url, &name));
+            let Some(attrs) = attrs.or_missing(&CODES, "GetQueueAttributes", &name)? else {
+                return Ok(None);
+            };
+            let Some(tags) = tags? else {
+                return Ok(None);
+            };
+            (attrs, tags)
+        }
     };
     Ok(Some(LiveQueue {
         url,
@@ -343,8 +391,19 @@ async fn read(client: &Client, url: String) -> Result<Option<LiveQueue>, KindErr
             .into_iter()
             .map(|(k, v)| (k.as_str().to_string(), v))
             .collect(),
-        tags: tags.tags.unwrap_or_default().into_iter().collect(),
+        tags,
     }))
+}
+
+/// One queue's tags (`ListQueueTags`); `None` if it vanished.
+async fn list_tags(client: &Client, url: &str, name: &str) -> Result<Option<Tags>, KindError> {
+    let out = client
+        .list_queue_tags()
+        .queue_url(url)
+        .send()
+        .await
+        .or_missing(&CODES, "ListQueueTags", name)?;
+    Ok(out.map(|o| o.tags.unwrap_or_default().into_iter().collect()))
 }
 
 /// Attributes as SQS takes them.

@@ -48,6 +48,10 @@ pub enum Fault {
     /// Forwards the request (moto applies it), then resets the connection instead of
     /// answering: the client cannot tell whether the call happened.
     LoseResponse,
+    /// Forwards a Tagging API `GetResources` and drops from its answer every resource whose
+    /// ARN contains this text: the API's eventual consistency (a resource created a moment ago
+    /// does not show yet).
+    HideFromTagging(String),
 }
 
 impl Fault {
@@ -64,6 +68,7 @@ impl Fault {
             Fault::Hang => "hang",
             Fault::Truncate => "truncate",
             Fault::LoseResponse => "lose_response",
+            Fault::HideFromTagging(_) => "hide",
         }
     }
 }
@@ -425,6 +430,16 @@ fn serve_connection(shared: Arc<Shared>, conn: TcpStream) {
                 reset(&conn);
                 return;
             }
+            Some(Fault::HideFromTagging(text)) => {
+                let (head, body) = upstream;
+                let body = hide_from_tagging(&body, &text);
+                let head = with_content_length(&head, body.len());
+                let mut out = head.into_bytes();
+                out.extend_from_slice(&body);
+                if conn.write_all(&out).is_err() {
+                    return;
+                }
+            }
             Some(Fault::Truncate) => {
                 let (head, body) = upstream;
                 let mut out = head.into_bytes();
@@ -444,6 +459,38 @@ fn serve_connection(shared: Arc<Shared>, conn: TcpStream) {
             }
         }
     }
+}
+
+/// A `GetResources` answer without the resources whose ARN contains `text`.
+fn hide_from_tagging(body: &[u8], text: &str) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.to_vec();
+    };
+    if let Some(list) = v
+        .get_mut("ResourceTagMappingList")
+        .and_then(|l| l.as_array_mut())
+    {
+        list.retain(|m| {
+            !m["ResourceARN"]
+                .as_str()
+                .is_some_and(|arn| arn.contains(text))
+        });
+    }
+    serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
+}
+
+/// `head` (status line and headers) with its `Content-Length` set to `len`.
+fn with_content_length(head: &str, len: usize) -> String {
+    head.split("\r\n")
+        .map(|l| {
+            if l.to_ascii_lowercase().starts_with("content-length:") {
+                format!("Content-Length: {len}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
 }
 
 /// The first matching rule that fires (by its probability); a latency rule sleeps and lets
