@@ -2,7 +2,12 @@
 //! for kinds whose own API reads tags one resource at a time (CloudWatch alarms, SQS queues).
 //!
 //! Only resources carrying converge's ownership tag key (any controller's value) are asked
-//! for, so the pages are converge's own resources. A resource not in the answer is *unknown*,
+//! for, so the pages are converge's own resources. Once converge has read a resource's tags
+//! itself, the pages are trusted for it only while they show those tags ([`TagPages::trusts`]):
+//! the API may lag behind a change (converge's own re-tagging, or someone's), and acting on a
+//! stale page could re-tag or report drift. A difference costs one per-resource read, which
+//! then becomes what the pages must match. A resource that may be pruned is trusted only after
+//! such a read. A resource not in the answer is *unknown*,
 //! never "untagged": the API is eventually consistent (a resource created a moment ago may not
 //! show yet) and omits untagged resources. Callers read such a resource's tags with its own
 //! API when they need them — every desired resource — and treat the others as carrying no
@@ -10,8 +15,10 @@
 //! (no `tag:GetResources` permission, an error, a page cut short) is `None`: callers then read
 //! every resource's tags one by one, as without this API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use aws_sdk_resourcegroupstagging::Client;
@@ -33,6 +40,8 @@ pub struct TagPages {
     client: Client,
     resource_type: &'static str,
     last_owned: AtomicUsize,
+    /// ARN → a hash of the tags last read from the resource itself.
+    confirmed: Mutex<HashMap<String, u64>>,
 }
 
 impl TagPages {
@@ -42,6 +51,34 @@ impl TagPages {
             client,
             resource_type,
             last_owned: AtomicUsize::new(0),
+            confirmed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether the pages' `tags` for `arn` can stand for the resource's own: they are what
+    /// converge last read from it, or (`first_sight_ok`) converge has not read it yet. A
+    /// resource that may be pruned (not desired) is trusted only once read itself: a deletion
+    /// is never decided on a page alone.
+    pub fn trusts(&self, arn: &str, tags: &Tags, first_sight_ok: bool) -> bool {
+        let h = digest(tags);
+        self.confirmed.lock().is_ok_and(|c| match c.get(arn) {
+            Some(seen) => *seen == h,
+            None => first_sight_ok,
+        })
+    }
+
+    /// Records the tags just read from the resource itself (by a per-resource read).
+    pub fn confirm(&self, arn: &str, tags: &Tags) {
+        if arn.is_empty() {
+            return;
+        }
+        if let Ok(mut c) = self.confirmed.lock() {
+            // Bounded: resources long gone are forgotten (they are read again if they return).
+            let cap = 4 * self.last_owned.load(Ordering::Relaxed).max(1_000);
+            if c.len() >= cap {
+                c.clear();
+            }
+            c.insert(arn.to_string(), digest(tags));
         }
     }
 
@@ -62,6 +99,12 @@ impl TagPages {
         self.last_owned.store(out.len(), Ordering::Relaxed);
         Some(out)
     }
+}
+
+fn digest(tags: &Tags) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    tags.hash(&mut h);
+    h.finish()
 }
 
 /// Tags by ARN of every resource of `resource_type` (e.g. `cloudwatch:alarm`, `sqs:queue`) in
@@ -125,5 +168,57 @@ fn unusable(resource_type: &str, why: &str) {
             error = why,
             "tag:GetResources failed; reading tags per resource (one call each) until it works"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pages() -> TagPages {
+        let conf = aws_sdk_resourcegroupstagging::Config::builder()
+            .behavior_version(aws_sdk_resourcegroupstagging::config::BehaviorVersion::latest())
+            .region(aws_sdk_resourcegroupstagging::config::Region::new(
+                "us-east-1",
+            ))
+            .build();
+        TagPages::new(Client::from_conf(conf), "sqs:queue")
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_page_stands_for_a_resource_only_while_it_shows_what_the_resource_said() {
+        let p = pages();
+        let old = tags(&[("team", "ops")]);
+        let new = tags(&[("team", "web")]);
+        // Never read: trusted for a desired resource, not for one that may be pruned.
+        assert!(p.trusts("arn:q", &old, true));
+        assert!(!p.trusts("arn:q", &old, false));
+        // Read itself (say, after converge re-tagged it): a stale page is not trusted.
+        p.confirm("arn:q", &new);
+        assert!(!p.trusts("arn:q", &old, true), "stale page");
+        assert!(p.trusts("arn:q", &new, true));
+        assert!(
+            p.trusts("arn:q", &new, false),
+            "confirmed: trusted for pruning too"
+        );
+    }
+
+    #[test]
+    fn a_read_of_a_few_resources_stays_per_resource() {
+        let p = pages();
+        p.last_owned.store(250, Ordering::Relaxed);
+        // 250 owned → 3 pages: three reads or fewer are cheaper one by one.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        assert!(rt.block_on(p.if_cheaper(3, None)).is_none());
+        assert!(rt.block_on(p.if_cheaper(1, Some(2))).is_none());
     }
 }

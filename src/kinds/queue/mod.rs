@@ -181,7 +181,7 @@ impl Kind for Queue {
         let read: Vec<Option<LiveQueue>> = stream::iter(wanted)
             .map(|url| async move {
                 let desired = scope.desired.contains_key(queue_name(&url));
-                read(&self.client, url, paged.as_ref(), desired).await
+                read(&self.client, &self.pages, url, paged.as_ref(), desired).await
             })
             .buffer_unordered(8)
             .try_collect()
@@ -333,11 +333,13 @@ fn dead_letter_queue(spec: &QueueSpec) -> Option<&str> {
 }
 
 /// The attributes and tags of one queue; `None` if it vanished since the listing. With
-/// `paged` (tags by ARN from the Tagging API), a queue found there needs no `ListQueueTags`; one
-/// not found is read only if `desired` (otherwise it carries no ownership tag, or one not
-/// visible yet: either way never pruned on this reading).
+/// `paged` (tags by ARN from the Tagging API), a queue found there with the tags it had when
+/// last read needs no `ListQueueTags`; one not found is read only if `desired` (otherwise it
+/// carries no ownership tag, or one not visible yet: either way never pruned on this reading).
+/// Every `ListQueueTags` is remembered in `pages` as what the pages must match.
 async fn read(
     client: &Client,
+    pages: &TagPages,
     url: String,
     paged: Option<&BTreeMap<String, Tags>>,
     desired: bool,
@@ -363,10 +365,14 @@ async fn read(
                 .cloned()
                 .unwrap_or_default();
             let tags = match paged.get(&arn) {
-                Some(t) => t.clone(),
+                Some(t) if pages.trusts(&arn, t, desired) => t.clone(),
                 None if !desired => Tags::new(),
-                None => match list_tags(client, &url, &name).await? {
-                    Some(t) => t,
+                // Not shown yet, or not what the queue itself said last time: ask it.
+                _ => match list_tags(client, &url, &name).await? {
+                    Some(t) => {
+                        pages.confirm(&arn, &t);
+                        t
+                    }
                     None => return Ok(None),
                 },
             };
@@ -380,6 +386,12 @@ async fn read(
             let Some(tags) = tags? else {
                 return Ok(None);
             };
+            if let Some(arn) = attrs
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            {
+                pages.confirm(arn, &tags);
+            }
             (attrs, tags)
         }
     };
