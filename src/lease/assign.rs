@@ -9,17 +9,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::{fnv1a, spread};
+
 /// A stable 64-bit hash of (member, shard): the same on every replica, build and platform
 /// (FNV-1a, then a SplitMix64 finaliser to spread it).
 fn score(member: &str, shard: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in member.bytes().chain([0u8]).chain(shard.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
+    spread(fnv1a(member.bytes().chain([0u8]).chain(shard.bytes())))
 }
 
 /// Shard → member for every shard some member wants. `members` are the live replicas, each

@@ -156,10 +156,8 @@ impl Coordinator {
 
     /// A process id: unique to this process among restarts of the same replica.
     pub fn process_id() -> String {
-        let mut x = boot_time().as_nanos() as u64 ^ (u64::from(std::process::id()) << 40);
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        format!("{:08x}", (x ^ (x >> 31)) as u32)
+        let seed = boot_time().as_nanos() as u64 ^ (u64::from(std::process::id()) << 40);
+        format!("{:08x}", super::spread(seed) as u32)
     }
 
     fn next_version(&mut self) -> String {
