@@ -684,3 +684,36 @@ fn a_replica_whose_tree_is_invalid_is_given_no_shard_and_the_holder_keeps_it() {
     assert_eq!(a.metric("converge_desired_valid"), 0.0);
     assert_eq!(a.proxy.forwarded_mutations(), 0);
 }
+
+#[test]
+fn lease_table_create_without_a_region_or_a_reachable_endpoint_says_why() {
+    let mut cmd = std::process::Command::new(converge_bin());
+    aws_env(&mut cmd)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .args(["lease-table", "create", "--table", "t", "--endpoint-url"])
+        .arg(&moto(AREA).endpoint);
+    let out = cmd.output().expect("run converge");
+    assert_exit(&out, 64);
+    assert!(stderr(&out).contains("no AWS region"), "{}", stderr(&out));
+    // Nothing listening: exit 1, naming the table and the failed call.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let out = converge(
+        AREA,
+        &[
+            "lease-table",
+            "create",
+            "--table",
+            "t",
+            "--endpoint-url",
+            &closed,
+        ],
+    );
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("cannot create lease table t")
+            && stderr(&out).contains("CreateTable"),
+        "{}",
+        stderr(&out)
+    );
+}
