@@ -35,7 +35,8 @@ pub struct DesiredResource {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     /// The typed spec, normalised back to JSON (it deserialises into the kind's spec type).
-    pub spec: serde_json::Value,
+    /// Shared: a reload that reuses a file's rendering ([`crate::desired::reuse`]) shares it.
+    pub spec: std::sync::Arc<serde_json::Value>,
     pub origin: Origin,
     /// A hash of the normalised spec: it changes exactly when the desired spec changes.
     pub hash: u64,
@@ -49,7 +50,7 @@ impl DesiredResource {
             name: name.to_string(),
             labels: BTreeMap::new(),
             hash: hash_json(&spec),
-            spec,
+            spec: std::sync::Arc::new(spec),
             origin,
         }
     }

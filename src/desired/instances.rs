@@ -230,7 +230,7 @@ pub fn derived<R: Registry>(
             hash: hash_json(&spec),
             labels,
             name: d.name,
-            spec,
+            spec: spec.into(),
             origin: doc.origin.clone(),
         });
     }

@@ -228,7 +228,7 @@ fn check_doc<R: Registry>(
         kind,
         name,
         labels,
-        spec: spec_value,
+        spec: spec_value.into(),
         origin: here,
     })
 }

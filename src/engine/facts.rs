@@ -13,6 +13,12 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::watch;
 
+/// The pseudo-kind under which a shard records the kinds its resources wait for (name → no
+/// facts). It travels with the shard's facts, to other replicas too, so a kind with nothing
+/// desired anywhere in its shard, which lists nothing, starts listing once a resource of the
+/// account waits for one of its resources (an existing security group a load balancer names).
+const DEMAND: &str = "~demanded";
+
 /// One shard's facts: kind → name → fact → value.
 pub type Snapshot = BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>;
 /// An account's facts: region (or `global`) → that shard's facts.
@@ -61,58 +67,117 @@ impl Facts {
         snapshot.get(&self.region)
     }
 
-    /// Replaces everything `kind` published with `by_name`; wakes waiters if anything changed.
-    pub fn publish(&self, kind: &str, by_name: BTreeMap<String, BTreeMap<String, String>>) {
+    /// Applies `change` to a copy of the store and publishes it, unless `unchanged` says there
+    /// is nothing to do; wakes waiters when it publishes. (Readers hold snapshots: a change
+    /// never alters one under them.)
+    fn change<T>(
+        &self,
+        value: T,
+        unchanged: impl FnOnce(&AccountSnapshot, &T) -> bool,
+        change: impl FnOnce(&mut AccountSnapshot, T),
+    ) {
         let Ok(mut guard) = self.inner.write() else {
             return;
         };
-        if guard.get(&self.region).and_then(|s| s.get(kind)) == Some(&by_name) {
+        if unchanged(&guard, &value) {
             return;
         }
         let mut next = (**guard).clone();
-        next.entry(self.region.clone())
-            .or_default()
-            .insert(kind.to_string(), by_name);
+        change(&mut next, value);
         *guard = Arc::new(next);
         drop(guard);
         self.version.send_modify(|v| *v += 1);
     }
 
+    /// Replaces everything `kind` published with `by_name`; wakes waiters if anything changed.
+    pub fn publish(&self, kind: &str, by_name: BTreeMap<String, BTreeMap<String, String>>) {
+        let region = &self.region;
+        self.change(
+            by_name,
+            |s, by_name| s.get(region).and_then(|s| s.get(kind)) == Some(by_name),
+            |next, by_name| {
+                next.entry(region.clone())
+                    .or_default()
+                    .insert(kind.to_string(), by_name);
+            },
+        );
+    }
+
     /// Adds or updates one resource's facts (after a create).
     pub fn upsert(&self, kind: &str, name: &str, facts: BTreeMap<String, String>) {
-        let Ok(mut guard) = self.inner.write() else {
-            return;
-        };
-        let own = guard.get(&self.region);
-        if own.and_then(|s| s.get(kind)).and_then(|k| k.get(name)) == Some(&facts) {
-            return;
-        }
-        let mut next = (**guard).clone();
-        next.entry(self.region.clone())
-            .or_default()
-            .entry(kind.to_string())
-            .or_default()
-            .insert(name.to_string(), facts);
-        *guard = Arc::new(next);
-        drop(guard);
-        self.version.send_modify(|v| *v += 1);
+        let region = &self.region;
+        self.change(
+            facts,
+            |s, facts| {
+                s.get(region)
+                    .and_then(|s| s.get(kind))
+                    .and_then(|k| k.get(name))
+                    == Some(facts)
+            },
+            |next, facts| {
+                next.entry(region.clone())
+                    .or_default()
+                    .entry(kind.to_string())
+                    .or_default()
+                    .insert(name.to_string(), facts);
+            },
+        );
     }
 
     /// Replaces everything the shard of `region` published with `facts` (that shard runs on
     /// another replica, which shared them: high availability); wakes waiters if anything
     /// changed.
     pub fn replace_region(&self, region: &str, facts: Snapshot) {
-        let Ok(mut guard) = self.inner.write() else {
-            return;
-        };
-        if guard.get(region) == Some(&facts) {
-            return;
-        }
-        let mut next = (**guard).clone();
-        next.insert(region.to_string(), facts);
-        *guard = Arc::new(next);
-        drop(guard);
-        self.version.send_modify(|v| *v += 1);
+        self.change(
+            facts,
+            |s, facts| s.get(region) == Some(facts),
+            |next, facts| {
+                next.insert(region.to_string(), facts);
+            },
+        );
+    }
+
+    /// Records that a resource of this shard waits for a resource of `kind`; wakes waiters the
+    /// first time.
+    pub fn demand(&self, kind: &str) {
+        let region = &self.region;
+        self.change(
+            (),
+            |s, ()| {
+                s.get(region)
+                    .and_then(|s| s.get(DEMAND))
+                    .is_some_and(|d| d.contains_key(kind))
+            },
+            |next, ()| {
+                next.entry(region.clone())
+                    .or_default()
+                    .entry(DEMAND.to_string())
+                    .or_default()
+                    .insert(kind.to_string(), BTreeMap::new());
+            },
+        );
+    }
+
+    /// Whether a resource of any shard of the account waits (or waited) for one of `kind`.
+    pub fn demanded(&self, kind: &str) -> bool {
+        self.snapshot()
+            .values()
+            .any(|s| s.get(DEMAND).is_some_and(|d| d.contains_key(kind)))
+    }
+
+    /// Takes back everything `kind` published (it has nothing desired and lists nothing any
+    /// more): its old facts would otherwise outlive what they describe.
+    pub fn withdraw(&self, kind: &str) {
+        let region = &self.region;
+        self.change(
+            (),
+            |s, ()| !s.get(region).is_some_and(|s| s.contains_key(kind)),
+            |next, ()| {
+                if let Some(own) = next.get_mut(region) {
+                    own.remove(kind);
+                }
+            },
+        );
     }
 
     pub fn snapshot(&self) -> Arc<AccountSnapshot> {

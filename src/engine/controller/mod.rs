@@ -49,6 +49,13 @@ struct SpecChanges {
     removed: bool,
 }
 
+/// What a sweep saw of a resource that then waited for another resource: a fact arriving
+/// re-diffs it on this (no new listing), while the observation is recent.
+struct Seen<L> {
+    live: Option<L>,
+    at: Instant,
+}
+
 /// What wakes a controller: the desired state, other kinds' facts, shutdown.
 struct Inputs {
     desired: DesiredRx,
@@ -78,6 +85,11 @@ pub struct Controller<K: Kind> {
     /// The last listing failed with a terminal error (access denied, expired credentials):
     /// `apply` stops waiting for this kind (retrying would not help before its timeout).
     listing_terminal: bool,
+    /// Resources waiting for another resource, as their last sweep saw them.
+    waiting_seen: HashMap<String, Seen<K::Live>>,
+    /// The last full sweep listed nothing: nothing is desired, nothing may be pruned and no
+    /// resource waits for one of this kind.
+    idle: bool,
 }
 
 impl<K: Kind> Controller<K> {
@@ -96,13 +108,17 @@ impl<K: Kind> Controller<K> {
             swept_once: false,
             listed_once: false,
             listing_terminal: false,
+            waiting_seen: HashMap::new(),
+            idle: false,
         }
     }
 
     /// The loop. A full sweep lists the whole kind (and prunes); a targeted one only the
-    /// resources that have a reason to be looked at now (spec changed, backoff expired, a fact
-    /// they wait for appeared, changes to verify). Only `run` targets; it keeps a full sweep
-    /// every --resync for drift. `plan` sweeps once; `apply` until [`Controller::done`].
+    /// resources that have a reason to be looked at now (spec changed, backoff expired, changes
+    /// to verify). A resource that waited for a fact which has now appeared is re-diffed on
+    /// what its last sweep saw, without listing again. Only `run` targets desired changes; it
+    /// keeps a full sweep every --resync for drift. `plan` sweeps once; `apply` until
+    /// [`Controller::done`].
     async fn run_loop(mut self, eng: Arc<Engine>) {
         eng.metrics.init_kind(eng.labels(K::NAME));
         eng.status.register(K::NAME);
@@ -115,6 +131,8 @@ impl<K: Kind> Controller<K> {
         let mut next_full = Instant::now();
         let mut full = true;
         let mut targets: BTreeSet<String> = BTreeSet::new();
+        // Woken by a fact they waited for.
+        let mut rediff: BTreeSet<String> = BTreeSet::new();
         loop {
             if *inputs.shutdown.borrow() {
                 return;
@@ -132,10 +150,12 @@ impl<K: Kind> Controller<K> {
             let now = Instant::now();
             targets.extend(self.backoffs.due_keys(now));
             full |= (spec_changes.removed && eng.settings.prune)
-                || mode != Mode::Run
+                || mode == Mode::Plan
+                || (mode == Mode::Apply && !targets.is_empty())
                 || !self.swept_once
                 || now >= next_full
-                || self.kind_backoff.next_due().is_some();
+                || self.kind_backoff.next_due().is_some()
+                || (self.idle && !self.is_idle(&eng));
             if full {
                 let Some(again) = self.full_sweep(&eng, desired, &mut inputs).await else {
                     return;
@@ -144,12 +164,20 @@ impl<K: Kind> Controller<K> {
                 if !again {
                     next_full += eng.settings.resync;
                 }
-            } else if !targets.is_empty() {
-                self.sweep(&eng, &desired, &mut inputs.facts, Some(&targets))
-                    .await;
+            } else {
+                rediff.retain(|n| !targets.contains(n));
+                if !rediff.is_empty() {
+                    self.rediff(&eng, &desired, &mut inputs.facts, &rediff)
+                        .await;
+                }
+                if !targets.is_empty() {
+                    self.sweep(&eng, &desired, &mut inputs.facts, Some(&targets))
+                        .await;
+                }
             }
             full = false;
             targets.clear();
+            rediff.clear();
             if mode == Mode::Plan || (mode == Mode::Apply && self.done()) {
                 return;
             }
@@ -163,15 +191,28 @@ impl<K: Kind> Controller<K> {
             tokio::select! {
                 _ = inputs.shutdown.changed() => {}
                 r = inputs.desired.changed() => if r.is_err() { return },
-                r = inputs.facts.changed(), if !waiting.is_empty() => {
+                // An idle kind wakes on facts too: a resource may have come to wait for one
+                // of its resources.
+                r = inputs.facts.changed(), if !waiting.is_empty() || self.idle => {
                     if r.is_err() { return }
-                    targets.extend(waiting);
+                    rediff.extend(waiting);
                 }
                 _ = tokio::time::sleep_until(wake) => {}
             }
             // Whatever woke us, changes applied last sweep are verified now.
             targets.append(&mut self.changed);
         }
+    }
+
+    /// Nothing to list (`run` only): nothing of this kind is desired, nothing may be pruned,
+    /// and no resource of the account waits for one of this kind (whose facts would tell it).
+    /// `plan` and `apply` still list such a kind once: their single pass has no later sweep in
+    /// which a resource that comes to wait for it could be resolved.
+    fn is_idle(&self, eng: &Engine) -> bool {
+        eng.settings.mode == Mode::Run
+            && self.specs.is_empty()
+            && !eng.settings.prune
+            && !eng.facts.demanded(K::NAME)
     }
 
     /// When to look again without being woken: at once if changes are to be verified, else
@@ -198,7 +239,23 @@ impl<K: Kind> Controller<K> {
         let mut specs = BTreeMap::new();
         let mut meta = BTreeMap::new();
         for (name, res) in desired.of_kind(K::NAME).into_iter().flatten() {
-            match serde_json::from_value::<K::Spec>(res.spec.clone()) {
+            // An unchanged spec is not parsed again (a reload at fleet scale changes a few).
+            let kept = self
+                .specs
+                .get(name)
+                .filter(|_| self.meta.get(name).map(|m| m.hash) == Some(res.hash));
+            if let Some(spec) = kept {
+                specs.insert(name.clone(), spec.clone());
+                meta.insert(
+                    name.clone(),
+                    Meta {
+                        hash: res.hash,
+                        source: res.origin.to_string(),
+                    },
+                );
+                continue;
+            }
+            match <K::Spec as serde::Deserialize>::deserialize(&*res.spec) {
                 Ok(spec) => {
                     specs.insert(name.clone(), spec);
                     meta.insert(
@@ -223,6 +280,7 @@ impl<K: Kind> Controller<K> {
         }
         spec_changes.removed = self.meta.keys().any(|n| !meta.contains_key(n));
         self.tracked.retain(|n, _| specs.contains_key(n));
+        self.waiting_seen.retain(|n, _| specs.contains_key(n));
         self.backoffs.retain(|n| specs.contains_key(n));
         self.specs = Arc::new(specs);
         self.meta = meta;

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::apply::apply_resource;
 use super::track::{fingerprint, Outcome, Track};
-use super::{Controller, Engine, Inputs};
+use super::{Controller, Engine, Inputs, Seen};
 use crate::core::facts::Published;
 use crate::core::{DesiredSet, ErrorClass, KindError};
 use crate::engine::status::State;
@@ -28,6 +28,8 @@ pub(super) struct Listing<K: Kind> {
     /// Resources a targeted sweep reconciled while this (full) sweep was listing: not diffed
     /// again against the older listing.
     touched: BTreeSet<String>,
+    /// What a previous sweep observed, re-diffed ([`Controller::rediff`]).
+    reused: bool,
     started: Instant,
 }
 
@@ -107,6 +109,7 @@ impl<K: Kind> Controller<K> {
             in_scope,
             targeted: only.is_some(),
             touched: BTreeSet::new(),
+            reused: false,
             started,
         };
         self.reconcile(eng, desired, facts_rx, listing, observed)
@@ -128,6 +131,11 @@ impl<K: Kind> Controller<K> {
         inputs: &mut Inputs,
     ) -> Option<bool> {
         let started = Instant::now();
+        if self.is_idle(eng) {
+            self.sweep_idle(eng, started);
+            return Some(false);
+        }
+        self.idle = false;
         let Some((in_scope, observing)) = self.observing(eng, None) else {
             return Some(false);
         };
@@ -186,11 +194,80 @@ impl<K: Kind> Controller<K> {
             in_scope,
             targeted: false,
             touched,
+            reused: false,
             started,
         };
         self.reconcile(eng, &desired, &mut inputs.facts, listing, observed)
             .await;
         Some(again)
+    }
+
+    /// A full sweep of a kind with nothing to list ([`Controller::is_idle`]): no API call. It
+    /// counts as the kind's first listing (others need not wait for it), and its old facts are
+    /// taken back: a reference to one of its resources waits, which makes the kind list again.
+    fn sweep_idle(&mut self, eng: &Engine, started: Instant) {
+        if !self.idle {
+            tracing::debug!(
+                kind = K::NAME,
+                "nothing desired, nothing to prune, nothing waits for this kind: not listed"
+            );
+        }
+        self.idle = true;
+        if !self.listed_once {
+            self.listed_once = true;
+            eng.count_first_listing();
+        }
+        eng.facts.withdraw(K::NAME);
+        self.listing_worked(eng);
+        self.prune.clear();
+        self.swept_once = true;
+        self.publish_status(eng, started);
+    }
+
+    /// Re-diffs resources that waited for a fact which has since appeared, on what their last
+    /// sweep saw (no listing) while that is younger than --resync; the others are observed.
+    pub(super) async fn rediff(
+        &mut self,
+        eng: &Arc<Engine>,
+        desired: &DesiredSet,
+        facts_rx: &mut watch::Receiver<u64>,
+        names: &BTreeSet<String>,
+    ) {
+        let started = Instant::now();
+        let mut observed: Observed<K::Live> = BTreeMap::new();
+        let mut in_scope: BTreeMap<String, K::Spec> = BTreeMap::new();
+        let mut unseen: BTreeSet<String> = BTreeSet::new();
+        for name in names {
+            let Some(spec) = self.specs.get(name) else {
+                continue;
+            };
+            match self.waiting_seen.get(name) {
+                Some(seen) if started.duration_since(seen.at) <= eng.settings.resync => {
+                    if let Some(live) = &seen.live {
+                        observed.insert(name.clone(), live.clone());
+                    }
+                    in_scope.insert(name.clone(), spec.clone());
+                }
+                _ => {
+                    unseen.insert(name.clone());
+                }
+            }
+        }
+        if !unseen.is_empty() {
+            self.sweep(eng, desired, facts_rx, Some(&unseen)).await;
+        }
+        if in_scope.is_empty() {
+            return;
+        }
+        let listing = Listing {
+            in_scope: Arc::new(in_scope),
+            targeted: true,
+            touched: BTreeSet::new(),
+            reused: true,
+            started,
+        };
+        self.reconcile(eng, desired, facts_rx, listing, Ok(observed))
+            .await;
     }
 
     /// The rest of a sweep, once its observation is in.
@@ -207,7 +284,9 @@ impl<K: Kind> Controller<K> {
             Err(e) => return self.kind_failed(eng, e, listing.started),
         };
         self.listing_worked(eng);
-        self.publish_facts(eng, &observed, &listing);
+        if !listing.reused {
+            self.publish_facts(eng, &observed, &listing);
+        }
         if !self.listed_once {
             // The first time, wait (bounded) until every kind has listed once, so references
             // to other kinds resolve against what exists instead of racing their first listing.
@@ -240,6 +319,20 @@ impl<K: Kind> Controller<K> {
         let now = Instant::now();
         for done in &results {
             self.changed.remove(&done.name);
+            if matches!(done.outcome, Outcome::Waiting(_)) {
+                let seen = Seen {
+                    live: observed.get(&done.name).cloned(),
+                    // A re-diff keeps the time of the listing it re-uses.
+                    at: self
+                        .waiting_seen
+                        .get(&done.name)
+                        .filter(|_| listing.reused)
+                        .map_or(listing.started, |s| s.at),
+                };
+                self.waiting_seen.insert(done.name.clone(), seen);
+            } else {
+                self.waiting_seen.remove(&done.name);
+            }
         }
         self.changed.extend(rewake);
         for done in results {

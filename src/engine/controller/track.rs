@@ -92,6 +92,10 @@ impl<K: Kind> Controller<K> {
                 self.backoffs.forget(&name);
             }
             Outcome::Waiting(what) => {
+                // A kind with nothing desired lists nothing until something waits for it.
+                if let Some((kind, _)) = what.split_once('/') {
+                    eng.facts.demand(kind);
+                }
                 if t.waiting_for.as_deref() != Some(&what) {
                     tracing::info!(kind = K::NAME, name = %name, waiting_for = %what, "waiting for a dependency");
                 }

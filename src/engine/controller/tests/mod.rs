@@ -339,6 +339,108 @@ async fn a_waiting_resource_wakes_when_the_fact_it_waits_for_appears() {
     );
 }
 
+impl Harness {
+    /// When (since start) `kind` observed AWS.
+    fn observes(&self, kind: &str) -> Vec<Duration> {
+        self.world(kind)
+            .calls
+            .iter()
+            .filter(|(_, c)| matches!(c, Call::Observe { .. }))
+            .map(|(t, _)| *t - self.started)
+            .collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fact_that_appears_re_diffs_the_waiting_resource_without_listing_it_again() {
+    let mut h = Harness::start(settings());
+    let a = json!({"value": 1, "needs": "b"});
+    h.want(&[("FakeA", "a", a.clone())]);
+    h.until("a waits for FakeB/b", Duration::from_secs(10), |h| {
+        h.status("FakeA")
+            .resources
+            .first()
+            .is_some_and(|r| r.waiting_for.is_some())
+    })
+    .await;
+    h.wait(Duration::from_secs(5)).await;
+    let added = h.elapsed();
+    let calls_before = h.world(A::NAME).calls.len();
+    h.want(&[("FakeA", "a", a), ("FakeB", "b", spec(2))]);
+    h.until("a is created", Duration::from_secs(30), |h| {
+        !h.applies("FakeA", "a").is_empty()
+    })
+    .await;
+    let created = h.applies("FakeA", "a")[0];
+    assert!(created - added < Duration::from_secs(2), "{created:?}");
+    // Paused time: everything happens at the same instant, so go by the order of the calls.
+    let w = h.world(A::NAME);
+    let since: Vec<&Call> = w.calls[calls_before..].iter().map(|(_, c)| c).collect();
+    let first_apply = since
+        .iter()
+        .position(|c| matches!(c, Call::Apply { .. }))
+        .unwrap_or(since.len());
+    assert!(
+        !since[..first_apply]
+            .iter()
+            .any(|c| matches!(c, Call::Observe { .. })),
+        "b's fact re-diffs a on its last listing, without listing FakeA again: {since:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_kind_with_nothing_desired_lists_nothing_until_a_resource_waits_for_one_of_it() {
+    let mut h = Harness::start(settings());
+    h.want(&[("FakeA", "x", spec(1))]);
+    h.until("x converges", Duration::from_secs(10), |h| {
+        h.state_of("FakeA", "x") == Some(State::Converged)
+    })
+    .await;
+    h.wait(Duration::from_secs(150)).await;
+    assert!(
+        h.observes("FakeA").len() >= 3,
+        "FakeA resynced: {:?}",
+        h.observes("FakeA")
+    );
+    assert_eq!(
+        h.observes("FakeB"),
+        Vec::<Duration>::new(),
+        "nothing of FakeB is desired"
+    );
+    assert!(
+        h.status("FakeB").swept,
+        "the idle kind still reports its sweeps"
+    );
+    assert_eq!(
+        h.engine.metrics.kind_ready(h.engine.labels("FakeB")).get(),
+        1
+    );
+
+    // A resource comes to name an existing FakeB that is not desired: FakeB lists, and the
+    // resource resolves from its facts.
+    h.world(B::NAME).items.insert(
+        "b".into(),
+        Item {
+            value: 5,
+            owner: None,
+        },
+    );
+    let added = h.elapsed();
+    h.want(&[
+        ("FakeA", "x", spec(1)),
+        ("FakeA", "a", json!({"value": 1, "needs": "b"})),
+    ]);
+    h.until(
+        "a is created once b is known",
+        Duration::from_secs(10),
+        |h| !h.applies("FakeA", "a").is_empty(),
+    )
+    .await;
+    assert!(h.applies("FakeA", "a")[0] - added < Duration::from_secs(2));
+    assert!(!h.observes("FakeB").is_empty());
+    assert!(h.deletes("FakeB").is_empty() && h.applies("FakeB", "b").is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn one_failing_resource_never_blocks_the_others() {
     let mut h = Harness::start(settings());
