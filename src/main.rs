@@ -594,7 +594,11 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
     };
     let (mut reloader, tree_rx) = Reloader::new(
         root.clone(),
-        Box::new(move |root| kinds::load(root, &load)),
+        {
+            // Reloads re-render only the files whose inputs changed.
+            let cache = converge::desired::reuse::RenderCache::default();
+            Box::new(move |root| kinds::load_reusing(root, &load, &cache))
+        },
         metrics.clone(),
     );
     // An invalid tree at start-up is logged; the controller serves and waits for a good one.

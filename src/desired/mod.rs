@@ -41,6 +41,7 @@ pub mod instances;
 pub mod manifests;
 pub mod parse;
 pub mod place;
+pub mod reuse;
 pub mod tree;
 pub mod watch;
 
@@ -105,16 +106,53 @@ pub struct LoadOptions {
 /// Loads, renders, places and validates the whole tree below `root`: every instance of every
 /// account and region. `generation` is left at 0.
 pub fn load<R: Registry>(root: &Path, opts: &LoadOptions) -> Result<DesiredTree, LoadError> {
+    load_reusing::<R>(root, opts, &reuse::RenderCache::default())
+}
+
+/// [`load`], reusing what files rendered at the previous load through `cache` while nothing
+/// they are made from changed ([`reuse`]); the result and the problems are those of a full
+/// load.
+pub fn load_reusing<R: Registry>(
+    root: &Path,
+    opts: &LoadOptions,
+    cache: &reuse::RenderCache,
+) -> Result<DesiredTree, LoadError> {
+    let started = std::time::Instant::now();
     let mut problems = Vec::new();
     let tree = tree::collect_files(root, &mut problems)?;
+    let walked = started.elapsed();
     let mut fingerprint = DefaultHasher::new();
     let revision = read_revision(root);
     revision.hash(&mut fingerprint);
     let mut renderer = Renderer::new(root, tree.services.clone());
     let mut accounts = None;
     let mut docs = Vec::new();
-    for file in tree.files {
-        let text = match read_text(&file) {
+    let texts: Vec<(PathBuf, Result<String, String>)> = tree
+        .files
+        .into_iter()
+        .map(|file| {
+            let text = read_text(&file);
+            (file, text)
+        })
+        .collect();
+    let config = reuse::ConfigDigests::new(
+        texts
+            .iter()
+            .filter_map(|(f, t)| Some((f.as_path(), t.as_deref().ok()?))),
+    );
+    let read_done = started.elapsed();
+    let accounts_digest = texts
+        .iter()
+        .find(|(f, _)| accounts::is_accounts_file(root, f))
+        .map(|(_, t)| reuse::digest(t.as_deref().ok()));
+    let mut recording = cache.begin();
+    // Services whose `service.yaml` was checked clean before, with these same accounts.
+    let mut services_checked = std::collections::BTreeSet::new();
+    let mut service_files: Vec<(PathBuf, PathBuf, u64)> = Vec::new();
+    let mut config_time = std::time::Duration::ZERO;
+    let (mut reused, mut rendered_files) = (0usize, 0usize);
+    for (file, text) in texts {
+        let text = match text {
             Ok(t) => t,
             Err(message) => {
                 problems.push(Problem::at(&file, 1, 1, message));
@@ -127,11 +165,41 @@ pub fn load<R: Registry>(root: &Path, opts: &LoadOptions) -> Result<DesiredTree,
             accounts = accounts::parse(&file, &text, &mut problems);
             continue;
         }
-        docs.extend(match template::role(root, &file, renderer.services()) {
-            Role::Config => {
+        let role = template::role(root, &file, renderer.services());
+        if let Role::Config = role {
+            let t = std::time::Instant::now();
+            let key = config.config_key(&file, &text, accounts_digest);
+            if cache.get(&file, key).is_some() {
+                recording.keep(&file, key, &[]);
+                if let Some(dir) = template::service::service_dir_of(&file) {
+                    services_checked.insert(dir.to_path_buf());
+                }
+            } else {
+                let before = problems.len();
                 renderer.check_config(&file, &mut problems);
-                continue;
+                match template::service::service_dir_of(&file) {
+                    // Kept once its instances' accounts are checked too (below).
+                    Some(dir) if problems.len() == before => {
+                        service_files.push((dir.to_path_buf(), file.clone(), key));
+                    }
+                    _ if problems.len() == before => recording.keep(&file, key, &[]),
+                    _ => {}
+                }
             }
+            config_time += t.elapsed();
+            continue;
+        }
+        let key = config.key(root, &file, &role, &text);
+        if let Some(kept) = cache.get(&file, key) {
+            recording.keep(&file, key, &kept);
+            docs.extend(kept);
+            reused += 1;
+            continue;
+        }
+        rendered_files += 1;
+        let before = problems.len();
+        let made = match role {
+            Role::Config => Vec::new(),
             Role::Manifest if !template::looks_like_template(&text) => {
                 parse::parse_file::<R>(&file, &text, &mut problems)
             }
@@ -144,10 +212,28 @@ pub fn load<R: Registry>(root: &Path, opts: &LoadOptions) -> Result<DesiredTree,
             Role::Shared(dir) => {
                 instances::render_shared::<R>(&mut renderer, &dir, &file, &text, &mut problems)
             }
-        });
+        };
+        if problems.len() == before {
+            recording.keep(&file, key, &made);
+        }
+        docs.extend(made);
     }
+    let rendered = started.elapsed();
     let accounts = accounts.unwrap_or_else(Accounts::implicit);
-    check_instance_accounts(&mut renderer, &tree.services, &accounts, &mut problems);
+    let unchecked = tree
+        .services
+        .iter()
+        .filter(|d| !services_checked.contains(*d))
+        .cloned()
+        .collect();
+    let unknown_accounts =
+        check_instance_accounts(&mut renderer, &unchecked, &accounts, &mut problems);
+    for (dir, file, key) in service_files {
+        if !unknown_accounts.contains(&dir) {
+            recording.keep(&file, key, &[]);
+        }
+    }
+    recording.finish(rendered_files, reused);
     let placer = place::Placer::new(&accounts, opts.default_region.as_deref(), &docs);
     let mut shards = BTreeMap::new();
     for doc in docs {
@@ -161,7 +247,9 @@ pub fn load<R: Registry>(root: &Path, opts: &LoadOptions) -> Result<DesiredTree,
         }
         place::insert(&mut shards, &shard, doc, &mut problems);
     }
+    let placed = started.elapsed();
     place::check_references::<R>(&shards, &mut problems);
+    tracing::debug!(walk = ?walked, render = ?(rendered - walked), place = ?(placed - rendered), references = ?(started.elapsed() - placed), files_rendered = rendered_files, files_reused = reused, read = ?(read_done - walked), config = ?config_time, "desired tree loaded");
     if problems.is_empty() {
         let regions = placer.regions().clone();
         Ok(place::tree(
@@ -177,12 +265,14 @@ pub fn load<R: Registry>(root: &Path, opts: &LoadOptions) -> Result<DesiredTree,
 }
 
 /// Every service instance's account is one the tree declares (reported at the instance).
+/// Returns the services that name an account the tree does not declare.
 fn check_instance_accounts(
     renderer: &mut Renderer,
     services: &std::collections::BTreeSet<PathBuf>,
     accounts: &Accounts,
     problems: &mut Vec<Problem>,
-) {
+) -> std::collections::BTreeSet<PathBuf> {
+    let mut unknown = std::collections::BTreeSet::new();
     for dir in services {
         // A service that does not read was reported when its templates were rendered.
         let mut ignored = Vec::new();
@@ -191,19 +281,23 @@ fn check_instance_accounts(
         };
         for i in &service.instances {
             match &i.account {
-                Some(a) if accounts.get(a).is_none() => problems.push(Problem {
-                    origin: i.origin.clone(),
-                    message: format!(
-                        "instance `{}`: {}",
-                        i.grains.service_instance,
-                        place::unknown_account(accounts, a)
-                    ),
-                    context: None,
-                }),
+                Some(a) if accounts.get(a).is_none() => {
+                    unknown.insert(dir.clone());
+                    problems.push(Problem {
+                        origin: i.origin.clone(),
+                        message: format!(
+                            "instance `{}`: {}",
+                            i.grains.service_instance,
+                            place::unknown_account(accounts, a)
+                        ),
+                        context: None,
+                    })
+                }
                 _ => {}
             }
         }
     }
+    unknown
 }
 
 /// The values of `instance` of `service` (a service directory's name, or the `service_name`

@@ -771,3 +771,159 @@ fn bad_instance_accounts_and_shared_placements_are_errors_at_their_line() {
         "{problems:?}"
     );
 }
+
+/// Loads `d` reusing `cache`: the tree, or the problems (paths relative to the tree).
+fn load_reusing(
+    d: &tempfile::TempDir,
+    cache: &reuse::RenderCache,
+) -> Result<DesiredTree, Vec<String>> {
+    let opts = LoadOptions {
+        default_region: Some("us-east-1".into()),
+    };
+    let root = format!("{}/", d.path().display());
+    super::load_reusing::<Only>(d.path(), &opts, cache).map_err(|e| match e {
+        LoadError::Invalid(ps) => ps
+            .iter()
+            .map(|p| p.to_string().replace(&root, ""))
+            .collect(),
+        e => vec![e.to_string()],
+    })
+}
+
+/// Every resource of a tree with its shard (all it carries, as text), for comparing two loads.
+fn everything(t: &DesiredTree) -> Vec<String> {
+    t.shards
+        .iter()
+        .flat_map(|(id, s)| {
+            s.resources.values().flat_map(|m| m.values()).map(move |r| {
+                format!(
+                    "{id} {} {} {:?} {} {} {}",
+                    r.kind, r.name, r.labels, r.spec, r.origin, r.hash
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_reload_renders_only_the_files_whose_inputs_changed_and_equals_a_full_load() {
+    let d = tree(&[
+        ("values/base.yaml", "team: ops\nqueues: [a]\n"),
+        ("one/service.yaml", SERVICE),
+        ("one/queues.yaml", QUEUES),
+        ("two/service.yaml", SERVICE),
+        ("two/queues.yaml", QUEUES),
+        ("two/values/production.yaml", "team: prod-ops\n"),
+        (
+            "plain.yaml",
+            "apiVersion: converge/v1\nkind: Queue\nmetadata: {name: plain, region: us-east-1}\nspec: {}\n",
+        ),
+    ]);
+    let cache = reuse::RenderCache::default();
+    let check = |expect_rendered: usize, why: &str| {
+        let reused = load_reusing(&d, &cache).unwrap();
+        assert_eq!(cache.last_load().0, expect_rendered, "{why}");
+        let full = load_tree(d.path()).unwrap();
+        assert_eq!(
+            everything(&reused),
+            everything(&full),
+            "{why}: same as a full load"
+        );
+        assert_eq!(reused.fingerprint, full.fingerprint, "{why}");
+    };
+    check(3, "the first load renders everything");
+    check(0, "nothing changed");
+    let write = |rel: &str, text: &str| std::fs::write(d.path().join(rel), text).unwrap();
+    write(
+        "two/queues.yaml",
+        &QUEUES.replace("team:", "owner: x, team:"),
+    );
+    check(1, "one service's template");
+    write("two/values/production.yaml", "team: other\n");
+    check(1, "one service's instance values");
+    write(
+        "one/service.yaml",
+        "instances:\n  testing: {region: us-east-1}\n",
+    );
+    check(1, "one service's instances");
+    write("values/base.yaml", "team: ops\nqueues: [a, c]\n");
+    check(
+        3,
+        "the base values feed every template (and the plain file's key: its directory)",
+    );
+    std::fs::remove_file(d.path().join("one/queues.yaml")).unwrap();
+    let before = everything(&load_tree(d.path()).unwrap()).len();
+    std::fs::remove_file(d.path().join("two/queues.yaml")).unwrap();
+    check(0, "a file removed");
+    let after = everything(&load_tree(d.path()).unwrap()).len();
+    assert!(after < before, "its resources are gone: {before} → {after}");
+}
+
+#[test]
+fn an_invalid_file_is_rendered_and_reported_afresh_each_time_exactly_as_a_full_load() {
+    let d = tree(&[
+        ("one/service.yaml", SERVICE),
+        ("one/queues.yaml", QUEUES),
+        ("values/base.yaml", "team: ops\nqueues: [a]\n"),
+    ]);
+    let cache = reuse::RenderCache::default();
+    load_reusing(&d, &cache).unwrap();
+    std::fs::write(
+        d.path().join("one/queues.yaml"),
+        QUEUES.replace("values.team", "values.nope"),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let problems = load_reusing(&d, &cache).unwrap_err();
+        assert_eq!(
+            problems,
+            problems_of(&d),
+            "the same problems as a full load"
+        );
+        assert!(!problems.is_empty());
+        assert_eq!(cache.last_load().0, 1, "never kept, so rendered again");
+    }
+    std::fs::write(d.path().join("one/queues.yaml"), QUEUES).unwrap();
+    let back = load_reusing(&d, &cache).unwrap();
+    assert_eq!(everything(&back), everything(&load_tree(d.path()).unwrap()));
+}
+
+#[test]
+fn an_instance_naming_an_unknown_account_stays_an_error_on_every_reload() {
+    let d = tree(&[
+        (
+            "accounts.yaml",
+            "accounts:\n  shared: {id: \"123456789012\"}\ndefault: shared\n",
+        ),
+        (
+            "one/service.yaml",
+            "instances:\n  testing: {region: us-east-1}\n",
+        ),
+        ("one/queues.yaml", QUEUES),
+        ("values/base.yaml", "team: ops\nqueues: [a]\n"),
+    ]);
+    let cache = reuse::RenderCache::default();
+    load_reusing(&d, &cache).unwrap();
+    let write = |rel: &str, text: &str| std::fs::write(d.path().join(rel), text).unwrap();
+    write(
+        "one/service.yaml",
+        "instances:\n  testing: {region: us-east-1, account: prod}\n",
+    );
+    for _ in 0..2 {
+        let problems = load_reusing(&d, &cache).unwrap_err();
+        assert_eq!(problems, problems_of(&d));
+        assert!(problems.iter().any(|p| p.contains("prod")), "{problems:?}");
+    }
+    // The account is declared: the same service file is now valid.
+    write(
+        "accounts.yaml",
+        "accounts:\n  shared: {id: \"123456789012\"}\n  prod: {id: \"111111111111\"}\ndefault: shared\n",
+    );
+    load_reusing(&d, &cache).unwrap();
+    // And undeclared again: the service file, unchanged, is checked again.
+    write(
+        "accounts.yaml",
+        "accounts:\n  shared: {id: \"123456789012\"}\ndefault: shared\n",
+    );
+    assert_eq!(load_reusing(&d, &cache).unwrap_err(), problems_of(&d));
+}

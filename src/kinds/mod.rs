@@ -128,5 +128,14 @@ pub fn load(
     crate::desired::load::<Kinds>(root, opts)
 }
 
+/// [`load`] again, reusing what unchanged files rendered last time (`converge run`'s reloads).
+pub fn load_reusing(
+    root: &std::path::Path,
+    opts: &crate::desired::LoadOptions,
+    cache: &crate::desired::reuse::RenderCache,
+) -> Result<crate::core::DesiredTree, crate::desired::LoadError> {
+    crate::desired::load_reusing::<Kinds>(root, opts, cache)
+}
+
 #[cfg(test)]
 mod tests;

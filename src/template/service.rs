@@ -126,6 +126,15 @@ pub fn service_file(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The service directory `file` is the service file of, if it is one.
+pub fn service_dir_of(file: &Path) -> Option<&Path> {
+    let name = file.file_name()?.to_str()?;
+    SERVICE_FILES
+        .contains(&name)
+        .then(|| file.parent())
+        .flatten()
+}
+
 /// Reads `file` (a `service.yaml` in `dir`), checking every instance.
 pub fn read_service(dir: &Path, file: &Path, text: &str) -> Result<Service, Vec<Problem>> {
     let at = |line: u64, column: u64, message: String| Problem::at(file, line, column, message);
