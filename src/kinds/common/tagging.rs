@@ -82,19 +82,18 @@ impl TagPages {
         }
     }
 
-    /// Tags by ARN of converge's resources, when that takes fewer calls than `reads`
-    /// per-resource reads (and at most `bound` resources can be owned, when the caller knows);
-    /// `None` when not worth it or when the listing cannot be trusted whole.
-    pub async fn if_cheaper(
-        &self,
-        reads: usize,
-        bound: Option<usize>,
-    ) -> Option<BTreeMap<String, Tags>> {
+    /// Whether the pages take fewer calls than `reads` per-resource reads (at most `bound`
+    /// resources can be owned, when the caller knows).
+    pub fn worth_it(&self, reads: usize, bound: Option<usize>) -> bool {
         let expected = self.last_owned.load(Ordering::Relaxed);
         let expected = bound.map_or(expected, |b| expected.min(b));
-        if reads <= expected.div_ceil(PAGE as usize).max(1) {
-            return None;
-        }
+        reads > expected.div_ceil(PAGE as usize).max(1)
+    }
+
+    /// Tags by ARN of converge's resources; `None` when the listing cannot be trusted whole.
+    /// Callers start it beside their own listing when [`TagPages::worth_it`]: it needs none of
+    /// what that listing returns.
+    pub async fn list(&self) -> Option<BTreeMap<String, Tags>> {
         let out = owned_by_arn(&self.client, self.resource_type).await?;
         self.last_owned.store(out.len(), Ordering::Relaxed);
         Some(out)
@@ -215,10 +214,10 @@ mod tests {
         let p = pages();
         p.last_owned.store(250, Ordering::Relaxed);
         // 250 owned → 3 pages: three reads or fewer are cheaper one by one.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        assert!(rt.block_on(p.if_cheaper(3, None)).is_none());
-        assert!(rt.block_on(p.if_cheaper(1, Some(2))).is_none());
+        assert!(!p.worth_it(3, None));
+        assert!(p.worth_it(4, None));
+        // At most 2 can be owned: one page; one read is not worth a page.
+        assert!(!p.worth_it(1, Some(2)));
+        assert!(p.worth_it(2, Some(2)));
     }
 }

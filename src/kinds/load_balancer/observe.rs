@@ -47,19 +47,18 @@ pub async fn observe(
     };
     let tagged = names(&found, scope.all);
     let batches: Vec<Vec<String>> = tagged.chunks(TAG_BATCH).map(<[String]>::to_vec).collect();
-    let tags: Vec<Vec<(String, Option<Tags>)>> = stream::iter(batches)
+    // Tags and attributes both need only the names: read side by side.
+    let tags = stream::iter(batches)
         .map(|batch| read_tags(client, batch))
         .buffer_unordered(4)
-        .try_collect()
-        .await?;
-    keep(&mut found, tags.into_iter().flatten(), |lb, t| lb.tags = t);
-
-    let attributes: Vec<(String, Option<AttributesState>)> = stream::iter(names(&found, false))
+        .try_collect::<Vec<Vec<(String, Option<Tags>)>>>();
+    let attributes = stream::iter(names(&found, false))
         .map(|name| read_attributes(client, name))
         .buffer_unordered(8)
-        .try_collect()
-        .await?;
-    keep(&mut found, attributes, |lb, a| lb.attributes = Some(a));
+        .try_collect::<Vec<(String, Option<AttributesState>)>>();
+    let (tags, attributes) = tokio::join!(tags, attributes);
+    keep(&mut found, tags?.into_iter().flatten(), |lb, t| lb.tags = t);
+    keep(&mut found, attributes?, |lb, a| lb.attributes = Some(a));
     Ok(found)
 }
 

@@ -33,20 +33,30 @@ impl MetricAlarm {
             let names: Vec<String> = scope.desired.keys().cloned().collect();
             names.chunks(PAGE).map(|c| Some(c.to_vec())).collect()
         };
-        let mut alarms = Vec::new();
-        for names in batches {
-            alarms.extend(self.describe(names).await?);
-        }
-        let reads = alarms
-            .iter()
-            .filter(|a| {
-                scope.all
-                    || scope
-                        .desired
-                        .contains_key(a.alarm_name().unwrap_or_default())
-            })
-            .count();
-        let paged = self.pages.if_cheaper(reads, None).await;
+        // The pages need nothing from the alarms' listing: both at once, when the pages are
+        // worth it for the alarms in scope (at least the desired ones).
+        let describe = async {
+            let mut alarms = Vec::new();
+            for names in batches {
+                alarms.extend(self.describe(names).await?);
+            }
+            Ok::<_, KindError>(alarms)
+        };
+        let listing = async {
+            // A prune listing reads every alarm of the region, desired or not.
+            let reads = if scope.all {
+                usize::MAX
+            } else {
+                scope.desired.len()
+            };
+            if self.pages.worth_it(reads, None) {
+                self.pages.list().await
+            } else {
+                None
+            }
+        };
+        let (alarms, paged) = tokio::join!(describe, listing);
+        let alarms = alarms?;
         let paged = &paged;
         let read: Vec<Option<(String, LiveMetricAlarm)>> = stream::iter(alarms)
             .map(|a| async move {

@@ -26,9 +26,11 @@ mod spec;
 pub use spec::{QueueAttributes, QueueSpec};
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
+use futures::future::{BoxFuture, Either, FutureExt, Shared};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::common::errors::{unobserved, ErrorCodes, NotFound, Sent};
@@ -174,18 +176,28 @@ impl Kind for Queue {
             .filter(|u| scope.all || scope.desired.contains_key(queue_name(u)))
             .collect();
         // When it takes fewer calls: converge's own queues' tags in pages (see
-        // `kinds::common::tagging`; no more can be owned than the region has queues), and
-        // `ListQueueTags` only for desired queues the pages do not show.
-        let paged = self.pages.if_cheaper(wanted.len(), Some(in_region)).await;
+        // `kinds::common::tagging`; no more can be owned than the region has queues), listed
+        // beside the attribute reads, and `ListQueueTags` only for desired queues the pages do
+        // not show.
+        let paged: Option<Paged<'_>> = self
+            .pages
+            .worth_it(wanted.len(), Some(in_region))
+            .then(|| self.pages.list().map(Arc::new).boxed().shared());
         let paged = &paged;
-        let read: Vec<Option<LiveQueue>> = stream::iter(wanted)
+        let reads = stream::iter(wanted)
             .map(|url| async move {
                 let desired = scope.desired.contains_key(queue_name(&url));
                 read(&self.client, &self.pages, url, paged.as_ref(), desired).await
             })
             .buffer_unordered(8)
-            .try_collect()
-            .await?;
+            .try_collect::<Vec<Option<LiveQueue>>>();
+        let listing = async {
+            if let Some(p) = paged {
+                p.clone().await;
+            }
+        };
+        let ((), read) = tokio::join!(listing, reads);
+        let read = read?;
         Ok(read
             .into_iter()
             .flatten()
@@ -337,11 +349,14 @@ fn dead_letter_queue(spec: &QueueSpec) -> Option<&str> {
 /// last read needs no `ListQueueTags`; one not found is read only if `desired` (otherwise it
 /// carries no ownership tag, or one not visible yet: either way never pruned on this reading).
 /// Every `ListQueueTags` is remembered in `pages` as what the pages must match.
+/// The Tagging API's listing of converge's queues, shared by every queue's read.
+type Paged<'a> = Shared<BoxFuture<'a, Arc<Option<BTreeMap<String, Tags>>>>>;
+
 async fn read(
     client: &Client,
     pages: &TagPages,
     url: String,
-    paged: Option<&BTreeMap<String, Tags>>,
+    paged: Option<&Paged<'_>>,
     desired: bool,
 ) -> Result<Option<LiveQueue>, KindError> {
     let name = queue_name(&url).to_string();
@@ -350,13 +365,21 @@ async fn read(
         .queue_url(&url)
         .attribute_names(QueueAttributeName::All)
         .send();
-    let (attrs, tags) = match paged {
-        // The ARN is in the attributes: read them first.
-        Some(paged) => {
-            let Some(attrs) = attrs
-                .await
-                .or_missing(&CODES, "GetQueueAttributes", &name)?
-            else {
+    // With pages: the attributes (they hold the ARN the pages go by) beside the listing.
+    let (attrs, listed) = match paged {
+        Some(p) => {
+            let (attrs, listed) = tokio::join!(attrs, p.clone());
+            (Either::Left(attrs), listed)
+        }
+        None => (Either::Right(attrs), Arc::new(None)),
+    };
+    let (attrs, tags) = match (listed.as_ref(), attrs) {
+        (Some(paged), attrs) => {
+            let attrs = match attrs {
+                Either::Left(read) => read,
+                Either::Right(pending) => pending.await,
+            };
+            let Some(attrs) = attrs.or_missing(&CODES, "GetQueueAttributes", &name)? else {
                 return Ok(None);
             };
             let arn = attrs
@@ -378,8 +401,14 @@ async fn read(
             };
             (attrs, tags)
         }
-        None => {
-            let (attrs, tags) = tokio::join!(attrs, list_tags(client, &url, &name));
+        // No pages (not worth it, or the listing failed): the queue's own tags.
+        (None, attrs) => {
+            let (attrs, tags) = match attrs {
+                Either::Left(read) => (read, list_tags(client, &url, &name).await),
+                Either::Right(pending) => {
+                    tokio::join!(pending, list_tags(client, &url, &name))
+                }
+            };
             let Some(attrs) = attrs.or_missing(&CODES, "GetQueueAttributes", &name)? else {
                 return Ok(None);
             };
