@@ -280,6 +280,9 @@ class Shim:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as SDK connection pools expect
+    # TCP_NODELAY, and each answer in one write: headers and body sent apart on a kept-alive
+    # connection otherwise wait for the client's delayed ACK (40 ms on Linux) under Nagle.
+    disable_nagle_algorithm = True
     server_version = "moto-cbor-shim"
     shim: Shim  # set on the class by main()
 
@@ -329,9 +332,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", seen_length)  # HEAD: the length of the entity
         elif not (status in (204, 304) or 100 <= status < 200):
             self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
         if body and not head:
-            self.wfile.write(body)
+            self._headers_buffer.append(b"\r\n" + body)
+            self.flush_headers()
+        else:
+            self.end_headers()
         self.wfile.flush()
 
     def _handle(self):

@@ -213,6 +213,7 @@ impl Intercept for CallCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(md) = cfg.load::<Metadata>() {
+            trace_call(md, "AWS request sent");
             self.metrics
                 .aws_calls
                 .with_label_values(&[&self.account, &self.region, md.service(), md.name()])
@@ -220,6 +221,23 @@ impl Intercept for CallCounter {
         }
         Ok(())
     }
+
+    fn read_after_transmit(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(md) = cfg.load::<Metadata>() {
+            trace_call(md, "AWS response received");
+        }
+        Ok(())
+    }
+}
+
+/// One line per request and per response at trace level: the timeline of a sweep's calls.
+fn trace_call(md: &Metadata, what: &'static str) {
+    tracing::trace!(service = md.service(), operation = md.name(), "{what}");
 }
 
 /// Error codes that mean "slow down", across services.
