@@ -165,3 +165,34 @@ async fn an_alarm_naming_a_missing_scaling_policy_waits_and_says_for_what() {
         0.0
     );
 }
+
+#[test]
+fn tags_come_in_pages_and_an_alarm_the_pages_do_not_show_yet_is_read_not_rewritten() {
+    use crate::common::tagging::{
+        a_resource_the_pages_do_not_show_is_read_not_rewritten, TaggedKind,
+    };
+    let p = unique("paged");
+    let (shown, hidden) = (format!("{p}-shown"), format!("{p}-hidden"));
+    let d = Desired::new();
+    d.write(
+        "alarms.yaml",
+        &format!(
+            "{}{}",
+            alarm_doc(&shown, "70", &[]),
+            alarm_doc(&hidden, "70", &[])
+        ),
+    );
+    let alarm = TaggedKind {
+        kind: "MetricAlarm",
+        service: "cloudwatch",
+        read_tags: "ListTagsForResource",
+        write: "PutMetricAlarm",
+        tag: "TagResource",
+    };
+    a_resource_the_pages_do_not_show_is_read_not_rewritten(
+        &d,
+        &moto(AREA).endpoint,
+        &hidden,
+        &alarm,
+    );
+}

@@ -727,7 +727,9 @@ async fn a_change_during_a_long_full_sweep_is_applied_at_once_and_kept() {
 
 #[test]
 fn tags_come_in_pages_and_a_queue_the_pages_do_not_show_yet_is_read_not_recreated() {
-    use crate::common::faults::{Fault, FaultProxy, Rule};
+    use crate::common::tagging::{
+        a_resource_the_pages_do_not_show_is_read_not_rewritten, TaggedKind,
+    };
     let p = unique("paged");
     let (shown, hidden) = (format!("{p}-shown"), format!("{p}-hidden"));
     let d = Desired::new();
@@ -739,49 +741,17 @@ fn tags_come_in_pages_and_a_queue_the_pages_do_not_show_yet_is_read_not_recreate
             queue_doc(&hidden, "tags: {team: ops}")
         ),
     );
-    // The Tagging API does not show one queue (as just after its creation, for as long as the
-    // API lags): converge must read its tags itself, never re-create or re-tag it.
-    let proxy = FaultProxy::start(&moto(AREA).endpoint);
-    proxy.set_rules(vec![
-        Rule::new(Fault::HideFromTagging(hidden.clone()), 1.0).operation("GetResources")
-    ]);
-    let run = Running::start_with(
-        &d.path_str(),
-        &proxy.endpoint,
-        &[],
-        &["--resync", "1s", "--controller-id", &unique("ctl")],
+    let queue = TaggedKind {
+        kind: "Queue",
+        service: "sqs",
+        read_tags: "ListQueueTags",
+        write: "CreateQueue",
+        tag: "TagQueue",
+    };
+    a_resource_the_pages_do_not_show_is_read_not_rewritten(
+        &d,
+        &moto(AREA).endpoint,
+        &hidden,
+        &queue,
     );
-    run.wait_for("both converged", 20, |r| {
-        r.metric("converge_resources{kind=\"Queue\",state=\"converged\"}") == 2.0
-    });
-    let tags_read = proxy.forwarded("sqs", "ListQueueTags");
-    run.wait_sweeps("Queue", 3.0, 20);
-    assert!(
-        proxy.forwarded("tagging", "GetResources") >= 3,
-        "tags come in pages"
-    );
-    assert!(
-        proxy.forwarded("sqs", "ListQueueTags") >= tags_read + 3,
-        "the hidden queue's tags are read one by one"
-    );
-    assert_eq!(
-        proxy.forwarded("sqs", "CreateQueue"),
-        2,
-        "created once each"
-    );
-    assert_eq!(proxy.forwarded("sqs", "TagQueue"), 0, "never re-tagged");
-    assert_eq!(
-        run.metric("converge_drift_detected_total{kind=\"Queue\"}"),
-        0.0
-    );
-    assert_eq!(
-        run.metric("converge_reconcile_errors_total{kind=\"Queue\",class=\"conflict\"}"),
-        0.0
-    );
-    // Once the API shows it, no queue's tags are read one by one any more.
-    proxy.clear();
-    run.wait_sweeps("Queue", 2.0, 20);
-    let settled = proxy.forwarded("sqs", "ListQueueTags");
-    run.wait_sweeps("Queue", 2.0, 20);
-    assert_eq!(proxy.forwarded("sqs", "ListQueueTags"), settled);
 }

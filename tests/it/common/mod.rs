@@ -32,6 +32,7 @@
 //! process (every child gets its environment through [`aws_env`] and `Command::env`).
 
 pub mod faults;
+pub mod tagging;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
