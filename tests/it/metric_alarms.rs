@@ -5,6 +5,9 @@ use crate::common::*;
 /// The area of these tests: it picks their moto server (see `common`).
 const AREA: Area = area!();
 
+/// A notification topic (moto does not check that it exists).
+const SNS: &str = "arn:aws:sns:us-east-1:123456789012:hipchat-notify";
+
 const MUTATING: &[&str] = &[
     "PutMetricAlarm",
     "DeleteAlarms",
@@ -38,7 +41,7 @@ async fn alarms_converge_and_drift_is_corrected() {
     let cw = aws_sdk_cloudwatch::Client::new(&sdk_config(AREA));
     let name = unique("alarm");
     let id = unique("ctl");
-    let sns = "arn:aws:sns:us-east-1:123456789012:hipchat-notify";
+    let sns = SNS;
     let d = Desired::new();
     d.write("alarms.yaml", &alarm_doc(&name, "50.0", &[sns]));
 
@@ -178,8 +181,8 @@ fn tags_come_in_pages_and_an_alarm_the_pages_do_not_show_yet_is_read_not_rewritt
         "alarms.yaml",
         &format!(
             "{}{}",
-            alarm_doc(&shown, "70", &[]),
-            alarm_doc(&hidden, "70", &[])
+            alarm_doc(&shown, "70", &[SNS]),
+            alarm_doc(&hidden, "70", &[SNS])
         ),
     );
     let alarm = TaggedKind {
