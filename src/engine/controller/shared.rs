@@ -14,7 +14,7 @@ use crate::core::{Action, DesiredRx, FieldChange};
 use crate::engine::audit::{AuditLog, Who};
 use crate::engine::facts::Facts;
 use crate::engine::status::StatusStore;
-use crate::engine::Settings;
+use crate::engine::{Mode, Settings};
 use crate::metrics::{KindLabels, Metrics};
 
 /// The longest a kind's first sweep waits for the other kinds' first listings.
@@ -161,11 +161,17 @@ impl Engine {
     }
 
     /// Waits until every kind has listed once, or `FIRST_LISTING_WAIT` has passed (or
-    /// shutdown).
+    /// shutdown). `plan` and `apply` wait for every first listing (each ends within
+    /// --call-timeout): their one pass cannot end before the slowest kind's listing anyway, and
+    /// a diff made before it would wait for that kind's facts, then list again.
     pub(super) async fn every_kind_listed(&self) {
         let mut shutdown = self.shutdown.clone();
+        let bound = match self.settings.mode {
+            Mode::Run => FIRST_LISTING_WAIT,
+            Mode::Plan | Mode::Apply => self.settings.call_deadline,
+        };
         tokio::select! {
-            _ = self.first_listings.wait(FIRST_LISTING_WAIT) => {}
+            _ = self.first_listings.wait(bound) => {}
             _ = shutdown.wait_for(|s| *s) => {}
         }
     }

@@ -389,6 +389,38 @@ async fn a_fact_that_appears_re_diffs_the_waiting_resource_without_listing_it_ag
 }
 
 #[tokio::test(start_paused = true)]
+async fn apply_diffs_after_every_first_listing_so_a_slow_kind_costs_no_second_listing() {
+    let mut h = Harness::start(Settings {
+        mode: Mode::Apply,
+        resync: Duration::from_secs(5),
+        ..settings()
+    });
+    // FakeB's listing takes longer than run's 20 s wait for first listings.
+    h.world(B::NAME).slow_full_listing = Duration::from_secs(45);
+    h.world(B::NAME).items.insert("b".into(), owned(2));
+    h.want(&[
+        ("FakeA", "a", json!({"value": 1, "needs": "b"})),
+        ("FakeB", "b", spec(2)),
+    ]);
+    h.until("a is created", Duration::from_secs(120), |h| {
+        !h.applies("FakeA", "a").is_empty()
+    })
+    .await;
+    let created = h.applies("FakeA", "a")[0];
+    let listed: Vec<Duration> = h
+        .observes("FakeA")
+        .into_iter()
+        .filter(|t| *t < created)
+        .collect();
+    assert_eq!(
+        listed.len(),
+        1,
+        "FakeA listed once, then waited for FakeB's first listing: {listed:?}"
+    );
+    assert!(created >= Duration::from_secs(45), "{created:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_kind_with_nothing_desired_lists_nothing_until_a_resource_waits_for_one_of_it() {
     let mut h = Harness::start(settings());
     h.want(&[("FakeA", "x", spec(1))]);
