@@ -264,3 +264,31 @@ def http_answers_without_nagle_delay():
     from werkzeug.serving import WSGIRequestHandler
 
     WSGIRequestHandler.disable_nagle_algorithm = True
+
+
+# --- EC2: tags --------------------------------------------------------------------------------
+
+
+@patch
+def ec2_resource_tags_are_looked_up_not_scanned():
+    """moto 5.2.5 finds one EC2 resource's tags by scanning every tag of the region with a
+    regular expression per resource (`describe_tags(filters={"resource-id": [id]})`): a
+    `DescribeSecurityGroups` of 3,000 groups then takes minutes (quadratic), and converge's
+    calls time out at fleet scale. The tags are already stored by resource id: look them up,
+    with the same result (same fields, same order)."""
+    from moto.ec2.models.core import TaggedEC2Resource
+    from moto.ec2.models.tags import EC2_PREFIX_TO_RESOURCE
+    from moto.ec2.utils import get_prefix
+
+    def get_tags(self):
+        resource_id = getattr(self, "id", None)
+        if not resource_id:
+            return []
+        tags = self.ec2_backend.tags.get(resource_id, {})
+        kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
+        return [
+            {"resource_id": resource_id, "key": k, "value": v, "resource_type": kind}
+            for k, v in list(tags.items())
+        ]
+
+    TaggedEC2Resource.get_tags = get_tags
