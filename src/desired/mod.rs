@@ -169,8 +169,8 @@ pub fn load_reusing<R: Registry>(
         if let Role::Config = role {
             let t = std::time::Instant::now();
             let key = config.config_key(&file, &text, accounts_digest);
-            if cache.get(&file, key).is_some() {
-                recording.keep(&file, key, &[]);
+            if cache.take(&file, key).is_some() {
+                recording.keep(&file, key, Vec::new());
                 if let Some(dir) = template::service::service_dir_of(&file) {
                     services_checked.insert(dir.to_path_buf());
                 }
@@ -182,7 +182,7 @@ pub fn load_reusing<R: Registry>(
                     Some(dir) if problems.len() == before => {
                         service_files.push((dir.to_path_buf(), file.clone(), key));
                     }
-                    _ if problems.len() == before => recording.keep(&file, key, &[]),
+                    _ if problems.len() == before => recording.keep(&file, key, Vec::new()),
                     _ => {}
                 }
             }
@@ -190,9 +190,9 @@ pub fn load_reusing<R: Registry>(
             continue;
         }
         let key = config.key(root, &file, &role, &text);
-        if let Some(kept) = cache.get(&file, key) {
-            recording.keep(&file, key, &kept);
-            docs.extend(kept);
+        if let Some(kept) = cache.take(&file, key) {
+            docs.extend(kept.iter().cloned());
+            recording.keep(&file, key, kept);
             reused += 1;
             continue;
         }
@@ -214,7 +214,7 @@ pub fn load_reusing<R: Registry>(
             }
         };
         if problems.len() == before {
-            recording.keep(&file, key, &made);
+            recording.keep(&file, key, made.clone());
         }
         docs.extend(made);
     }
@@ -230,7 +230,7 @@ pub fn load_reusing<R: Registry>(
         check_instance_accounts(&mut renderer, &unchecked, &accounts, &mut problems);
     for (dir, file, key) in service_files {
         if !unknown_accounts.contains(&dir) {
-            recording.keep(&file, key, &[]);
+            recording.keep(&file, key, Vec::new());
         }
     }
     recording.finish(rendered_files, reused);

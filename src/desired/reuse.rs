@@ -31,20 +31,20 @@ pub struct RenderCache {
     last: Mutex<(usize, usize)>,
 }
 
-#[derive(Clone)]
 struct Entry {
     key: u64,
     docs: Vec<DesiredResource>,
 }
 
 impl RenderCache {
-    /// What `file` rendered when its inputs hashed to `key`, if it did.
-    pub(super) fn get(&self, file: &Path, key: u64) -> Option<Vec<DesiredResource>> {
-        let entries = self.entries.lock().ok()?;
-        entries
-            .get(file)
-            .filter(|e| e.key == key)
-            .map(|e| e.docs.clone())
+    /// What `file` rendered when its inputs hashed to `key`, if it did, taken out of the
+    /// cache (the load that takes it keeps it again: [`Recording::keep`]).
+    pub(super) fn take(&self, file: &Path, key: u64) -> Option<Vec<DesiredResource>> {
+        let mut entries = self.entries.lock().ok()?;
+        if entries.get(file)?.key != key {
+            return None;
+        }
+        entries.remove(file).map(|e| e.docs)
     }
 
     /// Starts recording a load: what it renders (or reuses) replaces everything, so files that
@@ -70,14 +70,8 @@ pub(super) struct Recording<'a> {
 
 impl Recording<'_> {
     /// `file` rendered `docs` from inputs hashing to `key`, without a problem.
-    pub fn keep(&mut self, file: &Path, key: u64, docs: &[DesiredResource]) {
-        self.fresh.insert(
-            file.to_path_buf(),
-            Entry {
-                key,
-                docs: docs.to_vec(),
-            },
-        );
+    pub fn keep(&mut self, file: &Path, key: u64, docs: Vec<DesiredResource>) {
+        self.fresh.insert(file.to_path_buf(), Entry { key, docs });
     }
 
     /// The load is over, having rendered `rendered` files and reused `reused`: what it kept
