@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::backoff::Backoffs;
-use super::status::PruneStatus;
+use super::status::{PruneStatus, State};
 use super::{Kind, Mode, Settings};
 use crate::core::{DesiredRx, DesiredSet};
 use track::{Meta, Track};
@@ -149,11 +149,22 @@ impl<K: Kind> Controller<K> {
             targets.extend(spec_changes.changed);
             let now = Instant::now();
             targets.extend(self.backoffs.due_keys(now));
+            // `apply` retries every --resync (5 s) until done; what only waits for another
+            // kind's facts is woken by them, and listing it again meanwhile would change nothing.
+            let mut resync_due = now >= next_full;
+            if resync_due
+                && mode == Mode::Apply
+                && self.swept_once
+                && self.only_waits_on_facts(&eng)
+            {
+                resync_due = false;
+                next_full = now + eng.settings.resync;
+            }
             full |= (spec_changes.removed && eng.settings.prune)
                 || mode == Mode::Plan
                 || (mode == Mode::Apply && !targets.is_empty())
                 || !self.swept_once
-                || now >= next_full
+                || resync_due
                 || self.kind_backoff.next_due().is_some()
                 || (self.idle && !self.is_idle(&eng));
             if full {
@@ -202,6 +213,29 @@ impl<K: Kind> Controller<K> {
             // Whatever woke us, changes applied last sweep are verified now.
             targets.append(&mut self.changed);
         }
+    }
+
+    /// Every resource not done yet waits for a resource of a kind that publishes facts (whose
+    /// facts will wake it), not for something only a listing of this kind would show (a hosted
+    /// zone).
+    fn only_waits_on_facts(&self, eng: &Engine) -> bool {
+        let facts = eng.facts.snapshot();
+        let publishes = |kind: &str| facts.values().any(|s| s.contains_key(kind));
+        !self.done()
+            && self.specs.keys().all(|n| {
+                let Some(t) = self.tracked.get(n) else {
+                    return false;
+                };
+                match (&t.state, &t.waiting_for) {
+                    (Some(State::Converged), _) => true,
+                    (Some(State::Failed), _) => {
+                        t.error.as_ref().is_some_and(|e| e.class.is_final())
+                    }
+                    (_, Some(what)) => what.split_once('/').is_some_and(|(k, _)| publishes(k)),
+                    _ => false,
+                }
+            })
+            && self.changed.is_empty()
     }
 
     /// Nothing to list (`run` only): nothing of this kind is desired, nothing may be pruned,

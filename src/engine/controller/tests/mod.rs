@@ -421,6 +421,39 @@ async fn apply_diffs_after_every_first_listing_so_a_slow_kind_costs_no_second_li
 }
 
 #[tokio::test(start_paused = true)]
+async fn apply_does_not_list_again_what_only_waits_for_another_kinds_fact() {
+    let mut h = Harness::start(Settings {
+        mode: Mode::Apply,
+        resync: Duration::from_secs(5),
+        ..settings()
+    });
+    // b takes a while to create (three failures, backing off 1, 2 and 4 s).
+    h.world(B::NAME)
+        .fail
+        .insert("b".into(), (ErrorClass::Retryable, 3));
+    h.want(&[
+        ("FakeA", "a", json!({"value": 1, "needs": "b"})),
+        ("FakeB", "b", spec(2)),
+    ]);
+    h.until("a is created", Duration::from_secs(120), |h| {
+        !h.applies("FakeA", "a").is_empty()
+    })
+    .await;
+    let created = h.applies("FakeA", "a")[0];
+    assert!(created >= Duration::from_secs(7), "after b: {created:?}");
+    let listed: Vec<Duration> = h
+        .observes("FakeA")
+        .into_iter()
+        .filter(|t| *t < created)
+        .collect();
+    assert_eq!(
+        listed.len(),
+        1,
+        "a waited for b's fact, not for apply's 5 s retry: FakeA listed at {listed:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_kind_with_nothing_desired_lists_nothing_until_a_resource_waits_for_one_of_it() {
     let mut h = Harness::start(settings());
     h.want(&[("FakeA", "x", spec(1))]);
