@@ -156,7 +156,8 @@ pub struct AwsArgs {
     /// Maximum AWS SDK attempts per call (see --retry-mode).
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub max_attempts: u32,
-    /// Time limit for one AWS call, retries included.
+    /// Time limit for one AWS call, retries included. A kind's listing (many paced calls) may
+    /// take this plus 30 s for every started 100 resources.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub call_timeout: Duration,
     /// Time limit for one attempt of an AWS call.

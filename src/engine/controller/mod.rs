@@ -85,6 +85,8 @@ pub struct Controller<K: Kind> {
     /// The last listing failed with a terminal error (access denied, expired credentials):
     /// `apply` stops waiting for this kind (retrying would not help before its timeout).
     listing_terminal: bool,
+    /// Resources the last full listing returned (bounds how long the next may take).
+    last_listed: usize,
     /// Resources waiting for another resource, as their last sweep saw them.
     waiting_seen: HashMap<String, Seen<K::Live>>,
     /// The last full sweep listed nothing: nothing is desired, nothing may be pruned and no
@@ -108,6 +110,7 @@ impl<K: Kind> Controller<K> {
             swept_once: false,
             listed_once: false,
             listing_terminal: false,
+            last_listed: 0,
             waiting_seen: HashMap::new(),
             idle: false,
         }

@@ -33,6 +33,15 @@ pub(super) struct Listing<K: Kind> {
     started: Instant,
 }
 
+/// How long a listing of `resources` may take: the bound of one call (--call-timeout and
+/// slack) for every started 100 resources. A kind's listing is many calls, paced: 1,000 load
+/// balancers' attributes alone take 100 s at the default `elb=10/s`, so a fixed bound would
+/// fail every listing of a large fleet; this one still ends a listing that hangs.
+fn listing_deadline(call_deadline: std::time::Duration, resources: usize) -> std::time::Duration {
+    let hundreds = u32::try_from(resources.div_ceil(100)).unwrap_or(u32::MAX);
+    call_deadline.saturating_mul(hundreds.max(1))
+}
+
 /// Aborts a spawned task when dropped (a full sweep's listing, when the controller stops).
 struct AbortOnDrop(tokio::task::AbortHandle);
 
@@ -73,7 +82,12 @@ impl<K: Kind> Controller<K> {
         let kind = self.kind.clone();
         let specs = in_scope.clone();
         let all = eng.settings.prune && only.is_none();
-        let deadline = eng.settings.call_deadline;
+        let deadline = listing_deadline(
+            eng.settings.call_deadline,
+            in_scope
+                .len()
+                .max(if only.is_none() { self.last_listed } else { 0 }),
+        );
         let fut = async move {
             let scope = Scope {
                 desired: &*specs,
@@ -284,6 +298,9 @@ impl<K: Kind> Controller<K> {
             Err(e) => return self.kind_failed(eng, e, listing.started),
         };
         self.listing_worked(eng);
+        if !listing.targeted {
+            self.last_listed = observed.len();
+        }
         if !listing.reused {
             self.publish_facts(eng, &observed, &listing);
         }
@@ -481,5 +498,20 @@ impl<K: Kind> Controller<K> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_listing_may_take_one_call_bound_per_hundred_resources() {
+        let call = Duration::from_secs(90);
+        assert_eq!(super::listing_deadline(call, 0), call);
+        assert_eq!(super::listing_deadline(call, 100), call);
+        assert_eq!(super::listing_deadline(call, 101), call * 2);
+        // 1,000 load balancers: 100 s of paced attribute reads fit.
+        assert_eq!(super::listing_deadline(call, 1_000), call * 10);
     }
 }
