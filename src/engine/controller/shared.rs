@@ -17,8 +17,11 @@ use crate::engine::status::StatusStore;
 use crate::engine::{Mode, Settings};
 use crate::metrics::{KindLabels, Metrics};
 
-/// The longest a kind's first sweep waits for the other kinds' first listings.
+/// The longest a kind's first sweep waits for the other kinds' first listings (`run`).
 const FIRST_LISTING_WAIT: Duration = Duration::from_secs(20);
+/// The same for `plan` and `apply`: only a safety net (a kind that never counts its first
+/// listing, a bug), far beyond any listing's own deadline.
+const ONE_PASS_FIRST_LISTING_WAIT: Duration = Duration::from_secs(6 * 3600);
 /// How many applied changes [`Engine::applied`] keeps (the newest).
 const APPLIED_KEPT: usize = 10_000;
 
@@ -161,14 +164,16 @@ impl Engine {
     }
 
     /// Waits until every kind has listed once, or `FIRST_LISTING_WAIT` has passed (or
-    /// shutdown). `plan` and `apply` wait for every first listing (each ends within
-    /// --call-timeout): their one pass cannot end before the slowest kind's listing anyway, and
-    /// a diff made before it would wait for that kind's facts, then list again.
+    /// shutdown). `plan` and `apply` wait for every first listing: each ends, listed or failed,
+    /// within its own deadline (which grows with the fleet: see `sweep::listing_deadline`), and
+    /// their one pass cannot end before the slowest kind's listing anyway, while a diff made
+    /// before it would wait for that kind's facts and list again. (Their `--timeout` bounds the
+    /// whole run.)
     pub(super) async fn every_kind_listed(&self) {
         let mut shutdown = self.shutdown.clone();
         let bound = match self.settings.mode {
             Mode::Run => FIRST_LISTING_WAIT,
-            Mode::Plan | Mode::Apply => self.settings.call_deadline,
+            Mode::Plan | Mode::Apply => ONE_PASS_FIRST_LISTING_WAIT,
         };
         tokio::select! {
             _ = self.first_listings.wait(bound) => {}

@@ -393,15 +393,22 @@ async fn apply_diffs_after_every_first_listing_so_a_slow_kind_costs_no_second_li
     let mut h = Harness::start(Settings {
         mode: Mode::Apply,
         resync: Duration::from_secs(5),
+        call_deadline: Duration::from_secs(30),
         ..settings()
     });
-    // FakeB's listing takes longer than run's 20 s wait for first listings.
+    // FakeB's listing of 150 resources takes longer than run's 20 s wait for first listings,
+    // and than one call's deadline (a listing's own deadline grows with what it lists).
     h.world(B::NAME).slow_full_listing = Duration::from_secs(45);
-    h.world(B::NAME).items.insert("b".into(), owned(2));
-    h.want(&[
-        ("FakeA", "a", json!({"value": 1, "needs": "b"})),
-        ("FakeB", "b", spec(2)),
-    ]);
+    let mut wanted = vec![("FakeA", "a".to_string(), json!({"value": 1, "needs": "b0"}))];
+    for i in 0..150 {
+        h.world(B::NAME).items.insert(format!("b{i}"), owned(2));
+        wanted.push(("FakeB", format!("b{i}"), spec(2)));
+    }
+    let wanted: Vec<(&str, &str, serde_json::Value)> = wanted
+        .iter()
+        .map(|(k, n, s)| (*k, n.as_str(), s.clone()))
+        .collect();
+    h.want(&wanted);
     h.until("a is created", Duration::from_secs(120), |h| {
         !h.applies("FakeA", "a").is_empty()
     })
