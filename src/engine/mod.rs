@@ -48,6 +48,13 @@ impl Waiting {
     }
 }
 
+/// The kind a [`Waiting::waiting_for`] names (`SecurityGroup` of `SecurityGroup/base`); for
+/// something that is no kind (`HostedZone/example.com.`) the word before the slash all the
+/// same.
+pub fn awaited_kind(waiting_for: &str) -> Option<&str> {
+    waiting_for.split_once('/').map(|(kind, _)| kind)
+}
+
 /// Read-only context handed to [`Kind::diff`]: who we are, which shard, what other kinds
 /// published and what is desired.
 ///

@@ -27,8 +27,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::backoff::Backoffs;
-use super::status::{PruneStatus, State};
-use super::{Kind, Mode, Settings};
+use super::status::PruneStatus;
+use super::{awaited_kind, Kind, Mode, Settings};
 use crate::core::{DesiredRx, DesiredSet};
 use track::{Meta, Track};
 
@@ -229,14 +229,11 @@ impl<K: Kind> Controller<K> {
                 let Some(t) = self.tracked.get(n) else {
                     return false;
                 };
-                match (&t.state, &t.waiting_for) {
-                    (Some(State::Converged), _) => true,
-                    (Some(State::Failed), _) => {
-                        t.error.as_ref().is_some_and(|e| e.class.is_final())
-                    }
-                    (_, Some(what)) => what.split_once('/').is_some_and(|(k, _)| publishes(k)),
-                    _ => false,
-                }
+                t.finished()
+                    || t.waiting_for
+                        .as_deref()
+                        .and_then(awaited_kind)
+                        .is_some_and(publishes)
             })
             && self.changed.is_empty()
     }
@@ -281,18 +278,11 @@ impl<K: Kind> Controller<K> {
                 .specs
                 .get(name)
                 .filter(|_| self.meta.get(name).map(|m| m.hash) == Some(res.hash));
-            if let Some(spec) = kept {
-                specs.insert(name.clone(), spec.clone());
-                meta.insert(
-                    name.clone(),
-                    Meta {
-                        hash: res.hash,
-                        source: res.origin.to_string(),
-                    },
-                );
-                continue;
-            }
-            match <K::Spec as serde::Deserialize>::deserialize(&*res.spec) {
+            let parsed = match kept {
+                Some(spec) => Ok(spec.clone()),
+                None => <K::Spec as serde::Deserialize>::deserialize(&*res.spec),
+            };
+            match parsed {
                 Ok(spec) => {
                     specs.insert(name.clone(), spec);
                     meta.insert(

@@ -227,10 +227,7 @@ impl<K: Kind> Controller<K> {
             );
         }
         self.idle = true;
-        if !self.listed_once {
-            self.listed_once = true;
-            eng.count_first_listing();
-        }
+        self.count_first_listing(eng);
         eng.facts.withdraw(K::NAME);
         self.listing_worked(eng);
         self.prune.clear();
@@ -304,11 +301,9 @@ impl<K: Kind> Controller<K> {
         if !listing.reused {
             self.publish_facts(eng, &observed, &listing);
         }
-        if !self.listed_once {
+        if self.count_first_listing(eng) {
             // The first time, wait (bounded) until every kind has listed once, so references
             // to other kinds resolve against what exists instead of racing their first listing.
-            self.listed_once = true;
-            eng.count_first_listing();
             eng.every_kind_listed().await;
         }
         let rewake = self.waiting_to_rewake(facts_rx, &listing);

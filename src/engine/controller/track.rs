@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::{Controller, Engine};
 use crate::core::{Change, ErrorClass, KindError};
 use crate::engine::status::{rfc3339, KindStatus, PlannedChange, ResourceStatus, State};
-use crate::engine::Kind;
+use crate::engine::{awaited_kind, Kind};
 
 /// Where a desired resource was written, and the hash of its spec.
 pub(super) struct Meta {
@@ -29,6 +29,17 @@ pub(super) struct Track {
     pub planned: Vec<PlannedChange>,
     /// The changes applied in the previous sweep: the same diff now means they did not take.
     pub applied_last_sweep: Option<String>,
+}
+
+impl Track {
+    /// Nothing more to do in this pass: converged, or failed for good.
+    pub fn finished(&self) -> bool {
+        match self.state {
+            Some(State::Converged) => true,
+            Some(State::Failed) => self.error.as_ref().is_some_and(|e| e.class.is_final()),
+            _ => false,
+        }
+    }
 }
 
 /// What one sweep made of one resource.
@@ -93,7 +104,7 @@ impl<K: Kind> Controller<K> {
             }
             Outcome::Waiting(what) => {
                 // A kind with nothing desired lists nothing until something waits for it.
-                if let Some((kind, _)) = what.split_once('/') {
+                if let Some(kind) = awaited_kind(&what) {
                     eng.facts.demand(kind);
                 }
                 if t.waiting_for.as_deref() != Some(&what) {
@@ -134,22 +145,27 @@ impl<K: Kind> Controller<K> {
             return true;
         }
         self.changed.is_empty()
-            && self.specs.keys().all(|n| {
-                self.tracked.get(n).is_some_and(|t| match t.state {
-                    Some(State::Converged) => true,
-                    Some(State::Failed) => t.error.as_ref().is_some_and(|e| e.class.is_final()),
-                    _ => false,
-                })
-            })
+            && self
+                .specs
+                .keys()
+                .all(|n| self.tracked.get(n).is_some_and(Track::finished))
+    }
+
+    /// Counts this kind's first listing (worked, failed or skipped) in the engine, once;
+    /// true the first time.
+    pub(super) fn count_first_listing(&mut self, eng: &Engine) -> bool {
+        let first = !self.listed_once;
+        if first {
+            self.listed_once = true;
+            eng.count_first_listing();
+        }
+        first
     }
 
     /// The kind could not be listed: nothing is diffed, changed or deleted; the kind backs off
     /// and is not ready.
     pub(super) fn kind_failed(&mut self, eng: &Engine, e: KindError, started: Instant) {
-        if !self.listed_once {
-            self.listed_once = true;
-            eng.count_first_listing();
-        }
+        self.count_first_listing(eng);
         let terminal = e.class == ErrorClass::Terminal;
         self.listing_terminal = terminal;
         eng.metrics
