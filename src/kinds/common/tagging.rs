@@ -82,6 +82,33 @@ impl TagPages {
         }
     }
 
+    /// The tags of resource `arn`: from `paged` (the pages, when listed) where they can stand
+    /// for the resource's own ([`TagPages::trusts`]); none for a resource the pages do not show
+    /// and that is not `desired` (it carries no ownership tag converge can see, so it is never
+    /// pruned on this reading); otherwise what `read_own` reads from the resource itself,
+    /// remembered as what the pages must match ([`TagPages::confirm`]). `None`: it is gone.
+    pub async fn resolve<E>(
+        &self,
+        paged: Option<&BTreeMap<String, Tags>>,
+        arn: &str,
+        desired: bool,
+        read_own: impl std::future::Future<Output = Result<Option<Tags>, E>>,
+    ) -> Result<Option<Tags>, E> {
+        if let Some(paged) = paged {
+            match paged.get(arn) {
+                Some(t) if self.trusts(arn, t, desired) => return Ok(Some(t.clone())),
+                None if !desired => return Ok(Some(Tags::new())),
+                // Not shown yet, or not what the resource itself said last time.
+                _ => {}
+            }
+        }
+        let own = read_own.await?;
+        if let Some(t) = &own {
+            self.confirm(arn, t);
+        }
+        Ok(own)
+    }
+
     /// Whether the pages take fewer calls than `reads` per-resource reads (at most `bound`
     /// resources can be owned, when the caller knows).
     pub fn worth_it(&self, reads: usize, bound: Option<usize>) -> bool {

@@ -63,22 +63,14 @@ impl MetricAlarm {
                 let name = a.alarm_name().unwrap_or_default().to_string();
                 let arn = a.alarm_arn().unwrap_or_default().to_string();
                 let desired = scope.desired.contains_key(&name);
-                let known = paged.as_ref().map(|p| p.get(&arn));
-                let tags = match known {
-                    Some(Some(t)) if self.pages.trusts(&arn, t, desired) => t.clone(),
-                    // Not in the pages and not desired: carries no ownership tag (or one not
-                    // visible yet), so it is never pruned on this reading.
-                    Some(None) if !desired => tags::Tags::new(),
-                    // Gone since the listing: not observed.
-                    // Not shown yet, not paged, or not what the alarm itself said last
-                    // time: ask it.
-                    _ => match self.tags(&name, &arn).await? {
-                        Some(t) => {
-                            self.pages.confirm(&arn, &t);
-                            t
-                        }
-                        None => return Ok(None),
-                    },
+                let own = self.tags(&name, &arn);
+                // Gone since the listing: not observed.
+                let Some(tags) = self
+                    .pages
+                    .resolve(paged.as_ref(), &arn, desired, own)
+                    .await?
+                else {
+                    return Ok(None);
                 };
                 let config = live_config(&a);
                 Ok::<_, KindError>(Some((name, LiveMetricAlarm { arn, config, tags })))

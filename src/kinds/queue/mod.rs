@@ -28,9 +28,10 @@ pub use spec::{QueueAttributes, QueueSpec};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
-use futures::future::{BoxFuture, Either, FutureExt, Shared};
+use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::common::errors::{unobserved, ErrorCodes, NotFound, Sent};
@@ -344,14 +345,13 @@ fn dead_letter_queue(spec: &QueueSpec) -> Option<&str> {
     arn.rsplit(':').next()
 }
 
-/// The attributes and tags of one queue; `None` if it vanished since the listing. With
-/// `paged` (tags by ARN from the Tagging API), a queue found there with the tags it had when
-/// last read needs no `ListQueueTags`; one not found is read only if `desired` (otherwise it
-/// carries no ownership tag, or one not visible yet: either way never pruned on this reading).
-/// Every `ListQueueTags` is remembered in `pages` as what the pages must match.
 /// The Tagging API's listing of converge's queues, shared by every queue's read.
 type Paged<'a> = Shared<BoxFuture<'a, Arc<Option<BTreeMap<String, Tags>>>>>;
 
+/// The attributes and tags of one queue; `None` if it vanished since the listing. With
+/// `paged`, the tags come from the Tagging API's pages where they can stand for the queue's
+/// own ([`TagPages::resolve`]), else from `ListQueueTags`, remembered in `pages` as what the
+/// pages must match.
 async fn read(
     client: &Client,
     pages: &TagPages,
@@ -365,64 +365,42 @@ async fn read(
         .queue_url(&url)
         .attribute_names(QueueAttributeName::All)
         .send();
-    // With pages: the attributes (they hold the ARN the pages go by) beside the listing.
-    let (attrs, listed) = match paged {
-        Some(p) => {
-            let (attrs, listed) = tokio::join!(attrs, p.clone());
-            (Either::Left(attrs), listed)
-        }
-        None => (Either::Right(attrs), Arc::new(None)),
+    let own_tags = list_tags(client, &url, &name);
+    let arn_of = |attrs: &GetQueueAttributesOutput| {
+        attrs
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .cloned()
+            .unwrap_or_default()
     };
-    let (attrs, tags) = match (listed.as_ref(), attrs) {
-        (Some(paged), attrs) => {
-            let attrs = match attrs {
-                Either::Left(read) => read,
-                Either::Right(pending) => pending.await,
-            };
+    let (attrs, tags) = match paged {
+        // The attributes (they hold the ARN the pages go by) beside the listing.
+        Some(listing) => {
+            let (attrs, listed) = tokio::join!(attrs, listing.clone());
             let Some(attrs) = attrs.or_missing(&CODES, "GetQueueAttributes", &name)? else {
                 return Ok(None);
             };
-            let arn = attrs
-                .attributes()
-                .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-                .cloned()
-                .unwrap_or_default();
-            let tags = match paged.get(&arn) {
-                Some(t) if pages.trusts(&arn, t, desired) => t.clone(),
-                None if !desired => Tags::new(),
-                // Not shown yet, or not what the queue itself said last time: ask it.
-                _ => match list_tags(client, &url, &name).await? {
-                    Some(t) => {
-                        pages.confirm(&arn, &t);
-                        t
-                    }
-                    None => return Ok(None),
-                },
-            };
+            let arn = arn_of(&attrs);
+            let tags = pages
+                .resolve((*listed).as_ref(), &arn, desired, own_tags)
+                .await?;
             (attrs, tags)
         }
-        // No pages (not worth it, or the listing failed): the queue's own tags.
-        (None, attrs) => {
-            let (attrs, tags) = match attrs {
-                Either::Left(read) => (read, list_tags(client, &url, &name).await),
-                Either::Right(pending) => {
-                    tokio::join!(pending, list_tags(client, &url, &name))
-                }
-            };
+        // No pages: the queue's own tags beside its attributes.
+        None => {
+            let (attrs, tags) = tokio::join!(attrs, own_tags);
             let Some(attrs) = attrs.or_missing(&CODES, "GetQueueAttributes", &name)? else {
                 return Ok(None);
             };
-            let Some(tags) = tags? else {
-                return Ok(None);
-            };
-            if let Some(arn) = attrs
-                .attributes()
-                .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            {
-                pages.confirm(arn, &tags);
+            let tags = tags?;
+            if let Some(t) = &tags {
+                pages.confirm(&arn_of(&attrs), t);
             }
             (attrs, tags)
         }
+    };
+    let Some(tags) = tags else {
+        return Ok(None);
     };
     Ok(Some(LiveQueue {
         url,
