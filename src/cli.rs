@@ -55,6 +55,10 @@ pub enum Command {
     /// 1 on error.
     #[command(name = "import-sls")]
     ImportSls(ImportSlsArgs),
+    /// What a running controller is doing, one row per desired resource (read from its
+    /// `/status`; `kubectl get`-style). Exit 0, or 1 if a resource or shard has failed (or the
+    /// controller cannot be read).
+    Status(StatusArgs),
     /// The DynamoDB table of `run --lease-table` (high availability).
     #[command(name = "lease-table", subcommand)]
     LeaseTable(LeaseTableCommand),
@@ -207,10 +211,16 @@ pub struct RunArgs {
     pub aws: AwsArgs,
     #[command(flatten)]
     pub log: LogArgs,
-    /// Address for `/metrics`, `/healthz`, `/readyz` and `/status`. Loopback by default; port
-    /// 0 picks a free port (the chosen address is logged).
+    /// Address for the console (`/`), `/status`, `/metrics`, `/healthz` and `/readyz`.
+    /// Loopback by default; port 0 picks a free port (the chosen address is logged).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
     pub metrics_addr: SocketAddr,
+    /// Ask for a credential on the console, `/status` and `/source` (never on `/metrics`,
+    /// `/healthz`, `/readyz`). One per line: `bearer <token>` (16+ characters), or
+    /// `user:{SHA}…` as `htpasswd -s` writes it (basic auth). Meant for a non-loopback
+    /// --metrics-addr.
+    #[arg(long, value_name = "PATH")]
+    pub http_auth_file: Option<PathBuf>,
     /// Drift-check interval: every kind re-reads AWS and corrects drift this often.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub resync: Duration,
@@ -334,6 +344,41 @@ pub struct GrainsArgs {
     pub name: String,
     #[arg(long, value_enum, default_value_t = DataFormat::Json)]
     pub format: DataFormat,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// The controller's --metrics-addr.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub addr: String,
+    /// Only resources of this kind (e.g. `Queue`).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only resources in this state.
+    #[arg(long, value_enum)]
+    pub state: Option<crate::status_view::ViewState>,
+    /// Only resources of this shard (`<account alias>/<region>`).
+    #[arg(long, value_name = "ALIAS/REGION")]
+    pub shard: Option<String>,
+    /// `table` (default), `wide` (adds what a resource waits for, its error and source) or
+    /// `json` (the selected rows).
+    #[arg(short = 'o', long, value_enum, default_value_t = StatusOutput::Table)]
+    pub output: StatusOutput,
+    /// Print again every --interval until interrupted.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// A file holding a bearer token of the controller's --http-auth-file.
+    #[arg(long, value_name = "PATH", env = "CONVERGE_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusOutput {
+    Table,
+    Wide,
+    Json,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -33,5 +33,6 @@ pub mod mem;
 pub mod metrics;
 pub mod plan;
 pub mod salt;
+pub mod status_view;
 pub mod supervisor;
 pub mod template;

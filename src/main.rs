@@ -1,5 +1,6 @@
 //! converge's start-up script: arguments → logging → desired state → AWS clients → engine.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +67,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(a) => Ok(render(&a)),
         Command::Grains(a) => Ok(grains(&a)),
         Command::ImportSls(a) => Ok(import_sls(&a)),
+        Command::Status(a) => Ok(status(&a)),
         Command::Plan(a) => {
             init_logging(&a.log, "warn");
             let settings = Settings {
@@ -279,6 +281,79 @@ fn render(a: &converge::cli::RenderArgs) -> ExitCode {
 }
 
 /// `converge grains`: a name that follows the naming convention, as grains.
+/// `converge status`: the running controller's resources, once or every --interval.
+fn status(a: &converge::cli::StatusArgs) -> ExitCode {
+    use converge::cli::StatusOutput;
+    use converge::status_view as view;
+    let token = match &a.token_file {
+        None => None,
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => Some(t.trim().to_string()),
+            Err(e) => {
+                eprintln!("converge: cannot read --token-file {}: {e}", p.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+    };
+    let filter = view::Filter {
+        kind: a.kind.clone(),
+        state: a.state,
+        shard: a.shard.clone(),
+    };
+    loop {
+        let read = converge::http::client::get(
+            &a.addr,
+            "/status",
+            token.as_deref(),
+            std::time::Duration::from_secs(10),
+        );
+        let doc = match read {
+            Ok((200, body)) => serde_json::from_str::<serde_json::Value>(&body)
+                .map_err(|e| format!("{}/status is not JSON: {e}", a.addr)),
+            Ok((401, _)) => Err(format!(
+                "{}/status needs a credential: pass --token-file (a bearer token of its --http-auth-file)",
+                a.addr
+            )),
+            Ok((code, body)) => Err(format!("{}/status answered {code}: {}", a.addr, body.trim())),
+            Err(e) => Err(e.to_string()),
+        };
+        let code = match doc {
+            Err(e) => {
+                eprintln!("converge: {e}");
+                ExitCode::FAILURE
+            }
+            Ok(doc) => {
+                let rows = view::select(&doc, &filter);
+                let text = match a.output {
+                    StatusOutput::Json => {
+                        serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"
+                    }
+                    o => view::table(
+                        &doc,
+                        &rows,
+                        o == StatusOutput::Wide,
+                        std::time::SystemTime::now(),
+                    ),
+                };
+                if a.watch && std::io::stdout().is_terminal() {
+                    // Clear the screen and go home, like `watch`.
+                    print!("\x1b[H\x1b[2J");
+                }
+                emit(&text);
+                if view::any_failed(&doc) {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+        };
+        if !a.watch {
+            return code;
+        }
+        std::thread::sleep(a.interval);
+    }
+}
+
 fn grains(a: &converge::cli::GrainsArgs) -> ExitCode {
     match converge::template::naming::parse_name(&a.name) {
         Ok(g) => {
@@ -548,6 +623,19 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
         Ok(a) => Arc::new(a),
         Err(code) => return Ok(code),
     };
+    let auth = match &a.http_auth_file {
+        None => None,
+        Some(path) => match http::Auth::load(path) {
+            Ok(auth) => Some(auth),
+            Err(e) => {
+                eprintln!("converge: --http-auth-file {e}");
+                return Ok(ExitCode::from(EXIT_USAGE));
+            }
+        },
+    };
+    if auth.is_none() && !a.metrics_addr.ip().is_loopback() {
+        tracing::warn!(addr = %a.metrics_addr, "the console, /status and /source are served without authentication on a non-loopback address; see --http-auth-file");
+    }
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let (aws, load) = match aws_setup(&a.aws).await {
         Ok(s) => s,
@@ -617,7 +705,7 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("binding --metrics-addr {}", a.metrics_addr))?;
     let local = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(addr = %local, "serving /metrics, /healthz, /readyz, /status");
+    tracing::info!(addr = %local, "serving the console at /, and /metrics, /healthz, /readyz, /status");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tracing::info!(
@@ -641,6 +729,12 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
             (Some(c), Some(g))
         }
     };
+    let web = Arc::new(http::Web::new(
+        fleet.clone(),
+        audit.clone(),
+        reloader.reports(),
+        auth,
+    ));
     let supervisor = supervisor(&fleet, aws, audit, shutdown_rx.clone(), grants);
     if let Some(c) = coordinator.as_mut() {
         c.share_facts(supervisor.clone());
@@ -649,7 +743,7 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
     let leases = coordinator.map(|c| tokio::spawn(c.run(shutdown_rx.clone())));
     let watcher = tokio::spawn(reloader.run(a.debounce, a.poll_interval, shutdown_rx.clone()));
     let mut http_shutdown = shutdown_rx.clone();
-    let server = tokio::spawn(http::serve(listener, fleet.clone(), async move {
+    let server = tokio::spawn(http::serve(listener, web, async move {
         let _ = http_shutdown.wait_for(|s| *s).await;
     }));
 

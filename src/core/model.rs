@@ -28,6 +28,27 @@ pub type DesiredRx = watch::Receiver<Option<Arc<DesiredSet>>>;
 /// The current desired tree (every shard): `None` until a valid tree is loaded.
 pub type TreeRx = watch::Receiver<Option<Arc<DesiredTree>>>;
 
+/// How the last read of the desired directory went (served in `/status` and the console):
+/// every problem of an invalid tree, `file:line:column: message`, while the last good tree
+/// stays in force.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LoadReport {
+    /// RFC 3339 time of that read; `None` before the first.
+    pub at: Option<String>,
+    /// The tree could not be read at all (`problems` says why).
+    pub unreadable: bool,
+    pub problems: Vec<String>,
+}
+
+impl LoadReport {
+    pub fn valid(&self) -> bool {
+        self.at.is_some() && !self.unreadable && self.problems.is_empty()
+    }
+}
+
+/// The last [`LoadReport`], as the reloader publishes it.
+pub type LoadReportRx = watch::Receiver<LoadReport>;
+
 /// One desired resource, its spec already checked against the kind's schema.
 #[derive(Debug, Clone)]
 pub struct DesiredResource {

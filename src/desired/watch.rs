@@ -14,7 +14,7 @@ use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, Recom
 use tokio::sync::{mpsc, watch};
 
 use super::{tree_stamp, LoadError};
-use crate::core::model::TreeRx;
+use crate::core::model::{LoadReport, LoadReportRx, TreeRx};
 use crate::core::DesiredTree;
 use crate::metrics::Metrics;
 
@@ -30,6 +30,7 @@ pub struct Reloader {
     generation: u64,
     current: Option<Arc<DesiredTree>>,
     tx: watch::Sender<Option<Arc<DesiredTree>>>,
+    report: watch::Sender<LoadReport>,
     metrics: Arc<Metrics>,
     /// What the tree looked like (names, sizes, times) when it was last read: the periodic
     /// poll reads it again only when this changed.
@@ -45,10 +46,16 @@ impl Reloader {
             generation: 0,
             current: None,
             tx,
+            report: watch::Sender::new(LoadReport::default()),
             metrics,
             stamp: None,
         };
         (r, rx)
+    }
+
+    /// How each read of the tree goes, from now on.
+    pub fn reports(&self) -> LoadReportRx {
+        self.report.subscribe()
     }
 
     /// The last good desired tree, if any.
@@ -63,7 +70,19 @@ impl Reloader {
         self.metrics.desired_loads.inc();
         // Taken before reading, so a change made while reading shows at the next poll.
         self.stamp = tree_stamp(&self.root);
-        match (self.load)(&self.root) {
+        let loaded = (self.load)(&self.root);
+        self.report.send_replace(LoadReport {
+            at: Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
+            unreadable: matches!(loaded, Err(LoadError::Unreadable { .. })),
+            problems: match &loaded {
+                Ok(_) => Vec::new(),
+                Err(LoadError::Invalid(problems)) => {
+                    problems.iter().map(ToString::to_string).collect()
+                }
+                Err(e) => vec![e.to_string()],
+            },
+        });
+        match loaded {
             Ok(mut set) => {
                 self.metrics.desired_valid.set(1);
                 if self

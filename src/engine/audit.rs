@@ -3,9 +3,13 @@
 //!
 //! A record holds the time, the desired revision, the shard (and, with high availability, the
 //! lease's holder and fencing token), kind, name, action, the fields changed (`from` → `to`,
-//! as the kind describes them: policy documents and user data summarised, never dumped) and
-//! the outcome.
+//! as the kind describes them: policy documents and user data summarised, never dumped), the
+//! outcome and how long the call took.
+//!
+//! The last [`RECENT`] records are also kept in memory, newest first, for the console's
+//! activity feed and `/status` (bounded: a busy estate never grows it).
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -47,12 +51,19 @@ pub struct Record<'a> {
     pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How long the AWS call took, in milliseconds (its end is `time`).
+    pub duration_ms: u64,
 }
+
+/// How many audit records are kept in memory.
+pub const RECENT: usize = 200;
 
 /// Where audit records go besides the log.
 #[derive(Default)]
 pub struct AuditLog {
     file: Option<Mutex<File>>,
+    /// The last [`RECENT`] records, oldest first.
+    recent: Mutex<VecDeque<serde_json::Value>>,
 }
 
 impl AuditLog {
@@ -61,7 +72,16 @@ impl AuditLog {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(AuditLog {
             file: Some(Mutex::new(file)),
+            recent: Mutex::default(),
         })
+    }
+
+    /// The records kept in memory, newest first.
+    pub fn recent(&self) -> Vec<serde_json::Value> {
+        self.recent
+            .lock()
+            .map(|r| r.iter().rev().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Records one change and its outcome.
@@ -75,6 +95,7 @@ impl AuditLog {
         action: Action,
         fields: &[FieldChange],
         res: &Result<(), KindError>,
+        took: std::time::Duration,
     ) {
         let rec = Record {
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
@@ -89,8 +110,15 @@ impl AuditLog {
             fields,
             outcome: if res.is_ok() { "ok" } else { "error" },
             error: res.as_ref().err().map(|e| e.message.clone()),
+            duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         };
         let line = serde_json::to_string(&rec).unwrap_or_default();
+        if let (Ok(mut recent), Ok(value)) = (self.recent.lock(), serde_json::to_value(&rec)) {
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(value);
+        }
         match res {
             Ok(()) => {
                 tracing::info!(target: "audit", shard = who.shard, lease_token = who.lease.map(|l| l.token), kind, name, action = action.as_str(), revision = revision.unwrap_or("-"), record = %line, "applied")
@@ -106,5 +134,44 @@ impl AuditLog {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_records_kept_in_memory_are_bounded_and_newest_first() {
+        let log = AuditLog::default();
+        let who = Who {
+            controller_id: "c",
+            shard: "default/us-east-1",
+            lease: None,
+        };
+        for i in 0..RECENT + 50 {
+            let res = if i % 2 == 0 {
+                Ok(())
+            } else {
+                Err(KindError::terminal("no"))
+            };
+            let name = format!("q{i}");
+            log.record(
+                who,
+                Some("rev"),
+                "Queue",
+                &name,
+                Action::Update,
+                &[],
+                &res,
+                std::time::Duration::from_millis(7),
+            );
+        }
+        let recent = log.recent();
+        assert_eq!(recent.len(), RECENT);
+        assert_eq!(recent[0]["name"], format!("q{}", RECENT + 49));
+        assert_eq!(recent[0]["outcome"], "error");
+        assert_eq!(recent[0]["duration_ms"], 7);
+        assert_eq!(recent[RECENT - 1]["name"], "q50");
     }
 }

@@ -51,6 +51,15 @@ pub struct ResourceStatus {
     /// RFC 3339 time of the last change converge applied to it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_change: Option<String>,
+    /// The action of that change (the last one applied, when a sweep applied several).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<Action>,
+    /// The desired revision that change was made for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_revision: Option<String>,
+    /// Sweeps that found the resource changed out of band since this process started.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub drifts: u32,
     /// Changes still to make (or, in observe-only mode, that would be made).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pending_changes: Vec<PlannedChange>,

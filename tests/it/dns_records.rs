@@ -18,19 +18,6 @@ fn route53() -> aws_sdk_route53::Client {
     aws_sdk_route53::Client::new(&sdk_config(AREA))
 }
 
-/// Creates a hosted zone out of band; returns its id (without `/hostedzone/`).
-async fn create_zone(r53: &aws_sdk_route53::Client, name: &str) -> String {
-    let out = r53
-        .create_hosted_zone()
-        .name(name)
-        .caller_reference(unique("ref"))
-        .send()
-        .await
-        .expect("create hosted zone");
-    let id = out.hosted_zone().expect("hosted zone").id();
-    id.trim_start_matches("/hostedzone/").to_string()
-}
-
 /// Every record set of a zone.
 async fn records(r53: &aws_sdk_route53::Client, zone: &str) -> Vec<ResourceRecordSet> {
     let mut out = Vec::new();

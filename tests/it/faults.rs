@@ -99,12 +99,7 @@ async fn ensure_zone() {
         .iter()
         .any(|z| z.name() == "example.com.")
     {
-        r53.create_hosted_zone()
-            .name("example.com.")
-            .caller_reference(unique("zone"))
-            .send()
-            .await
-            .expect("create the hosted zone");
+        create_zone(&r53, "example.com.").await;
     }
 }
 

@@ -193,13 +193,7 @@ fn reset_moto() {
 /// What exists before either stack: the hosted zone and the `base` group (the base states').
 async fn prerequisites() {
     let sdk = sdk_config(AREA);
-    aws_sdk_route53::Client::new(&sdk)
-        .create_hosted_zone()
-        .name("example.com.")
-        .caller_reference(unique("zone"))
-        .send()
-        .await
-        .expect("hosted zone");
+    create_zone(&aws_sdk_route53::Client::new(&sdk), "example.com.").await;
     aws_sdk_ec2::Client::new(&sdk)
         .create_security_group()
         .group_name("base")

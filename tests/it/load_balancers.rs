@@ -579,17 +579,7 @@ async fn cnames_become_dns_records_pointing_at_the_load_balancer() {
     let name = unique("cname");
     let id = unique("ctl");
     let zone = format!("{}.example.com.", unique("zone"));
-    let zone_id = r53
-        .create_hosted_zone()
-        .name(&zone)
-        .caller_reference(unique("ref"))
-        .send()
-        .await
-        .unwrap()
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .to_string();
+    let zone_id = create_zone(&r53, &zone).await;
     let record = format!("myapp-testing.{zone}");
     let d = Desired::new();
     d.write(

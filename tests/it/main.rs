@@ -15,6 +15,7 @@
 //! - `import_sls`: `converge import-sls` and its equivalence with the template.
 //! - `deploy`: git deploy hooks, the audit log, alert rules, dashboards, a real Prometheus.
 //! - `cli`: the command-line contract (exit codes, errors, help).
+//! - `console`: the web console in headless Chromium, `converge status`, its auth and escaping.
 //! - `faults`: reliability under AWS faults, through the fault proxy (`common::faults`).
 //! - `leases`: high availability: replicas sharing shards through DynamoDB leases, fenced.
 //! - `hostile_input`: broken and hostile desired state, resource bombs, loader fuzzing.
@@ -24,6 +25,7 @@ mod common;
 mod architecture;
 mod auto_scaling_groups;
 mod cli;
+mod console;
 mod deploy;
 mod dns_records;
 mod faults;

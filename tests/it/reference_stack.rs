@@ -61,12 +61,7 @@ fn iam_prefix(service: &str) -> String {
 async fn the_reference_stack_converges_recovers_and_rolls() {
     let sdk = sdk_config(AREA);
     let r53 = aws_sdk_route53::Client::new(&sdk);
-    r53.create_hosted_zone()
-        .name("example.com.")
-        .caller_reference(unique("zone"))
-        .send()
-        .await
-        .expect("pre-existing hosted zone");
+    create_zone(&r53, "example.com.").await;
     let tree = tempfile::tempdir().unwrap();
     copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("desired/examples"),

@@ -395,12 +395,7 @@ async fn the_reference_stack_in_two_accounts_and_two_regions_converges_shard_by_
     let endpoint = &moto(AREA).endpoint;
     for account in [OWN, STAGING] {
         let r53 = aws_sdk_route53::Client::new(&config_in(endpoint, account, "us-east-1").await);
-        r53.create_hosted_zone()
-            .name("example.com.")
-            .caller_reference(unique("zone"))
-            .send()
-            .await
-            .expect("each account's hosted zone");
+        create_zone(&r53, "example.com.").await;
     }
     // desired/ as it is (desired/estate's service links to desired/examples' templates).
     let tree = tempfile::tempdir().unwrap();

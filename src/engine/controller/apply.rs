@@ -19,9 +19,12 @@ pub(super) async fn apply_resource<K: Kind>(
     outcome: Outcome<K::Change>,
     mutate: bool,
 ) -> Done<K::Change> {
-    let done = |outcome, applied| Done {
+    let done = |outcome, applied: Vec<K::Change>| Done {
         name: name.clone(),
         outcome,
+        revision: (!applied.is_empty())
+            .then(|| ctx.desired.revision.clone())
+            .flatten(),
         applied,
     };
     let Outcome::Changes { changes, drift } = outcome else {
@@ -97,6 +100,7 @@ async fn apply_one<K: Kind>(
         change.action(),
         &fields,
         &res,
+        started.elapsed(),
     );
     if res.is_ok() {
         eng.metrics

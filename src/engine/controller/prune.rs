@@ -86,6 +86,7 @@ impl<K: Kind> Controller<K> {
             Action::Delete,
             &[],
             &res,
+            started.elapsed(),
         );
         if res.is_ok() {
             eng.metrics.changes(eng.labels(K::NAME), "delete").inc();

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::{Controller, Engine};
-use crate::core::{Change, ErrorClass, KindError};
+use crate::core::{Action, Change, ErrorClass, KindError};
 use crate::engine::status::{rfc3339, KindStatus, PlannedChange, ResourceStatus, State};
 use crate::engine::{awaited_kind, Kind};
 
@@ -25,6 +25,10 @@ pub(super) struct Track {
     pub waiting_for: Option<String>,
     pub error: Option<KindError>,
     pub last_change: Option<SystemTime>,
+    pub last_action: Option<Action>,
+    pub last_revision: Option<String>,
+    /// Sweeps that found it drifted.
+    pub drifts: u32,
     /// Changes still to make (shown in `/status` as `pending_changes`).
     pub planned: Vec<PlannedChange>,
     /// The changes applied in the previous sweep: the same diff now means they did not take.
@@ -59,6 +63,8 @@ pub(super) struct Done<C> {
     pub name: String,
     pub outcome: Outcome<C>,
     pub applied: Vec<C>,
+    /// The desired revision the changes were applied for.
+    pub revision: Option<String>,
 }
 
 /// The plan rows of `changes`.
@@ -85,13 +91,19 @@ impl<K: Kind> Controller<K> {
             name,
             outcome,
             applied,
+            revision,
         } = done;
         let hash = self.meta.get(&name).map(|m| m.hash);
         let t = self.tracked.entry(name.clone()).or_default();
         t.applied_last_sweep = (!applied.is_empty()).then(|| fingerprint(&applied));
-        if !applied.is_empty() {
+        if let Some(last) = applied.last() {
             t.last_change = Some(SystemTime::now());
+            t.last_action = Some(last.action());
+            t.last_revision = revision;
             self.changed.insert(name.clone());
+        }
+        if let Outcome::Changes { drift: true, .. } = outcome {
+            t.drifts = t.drifts.saturating_add(1);
         }
         match outcome {
             Outcome::Converged => {
@@ -177,25 +189,30 @@ impl<K: Kind> Controller<K> {
         eng.metrics
             .sweep_duration(eng.labels(K::NAME))
             .observe(started.elapsed().as_secs_f64());
+        // Before any sweep, the desired resources are still shown (pending: unknown).
+        let unswept = (!self.swept_once).then(|| self.resource_rows());
         eng.status.update(K::NAME, |s| {
             s.ready = false;
             s.last_error = Some(e.message.clone());
+            if let Some((resources, [converged, pending, failed])) = unswept {
+                (s.converged, s.pending, s.failed) = (converged, pending, failed);
+                s.resources = resources;
+            }
         });
     }
 
-    /// Publishes every resource's state: `/status`, the `converge_resources` gauges, the
-    /// sweep's duration and end.
-    pub(super) fn publish_status(&self, eng: &Engine, started: Instant) {
+    /// Every desired resource's status row, and how many are converged, pending, failed.
+    fn resource_rows(&self) -> (Vec<ResourceStatus>, [usize; 3]) {
         let mut resources = Vec::with_capacity(self.specs.len());
-        let (mut converged, mut pending, mut failed) = (0, 0, 0);
+        let mut counts = [0; 3];
         for (name, m) in &self.meta {
             let t = self.tracked.get(name);
             let state = t.and_then(|t| t.state).unwrap_or(State::Pending);
-            match state {
-                State::Converged => converged += 1,
-                State::Pending => pending += 1,
-                State::Failed => failed += 1,
-            }
+            counts[match state {
+                State::Converged => 0,
+                State::Pending => 1,
+                State::Failed => 2,
+            }] += 1;
             resources.push(ResourceStatus {
                 kind: K::NAME,
                 name: name.clone(),
@@ -204,11 +221,21 @@ impl<K: Kind> Controller<K> {
                 last_error: t.and_then(|t| t.error.as_ref().map(|e| e.message.clone())),
                 error_class: t.and_then(|t| t.error.as_ref().map(|e| e.class)),
                 last_change: t.and_then(|t| t.last_change.map(rfc3339)),
+                last_action: t.and_then(|t| t.last_action),
+                last_revision: t.and_then(|t| t.last_revision.clone()),
+                drifts: t.map_or(0, |t| t.drifts),
                 pending_changes: t.map(|t| t.planned.clone()).unwrap_or_default(),
                 attempts: self.backoffs.attempts(name),
                 source: m.source.clone(),
             });
         }
+        (resources, counts)
+    }
+
+    /// Publishes every resource's state: `/status`, the `converge_resources` gauges, the
+    /// sweep's duration and end.
+    pub(super) fn publish_status(&self, eng: &Engine, started: Instant) {
+        let (resources, [converged, pending, failed]) = self.resource_rows();
         let m = &eng.metrics;
         for (state, n) in [
             (State::Converged, converged),

@@ -584,6 +584,20 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     (code, body)
 }
 
+/// Creates the hosted zone `name` out of band (the reference stack's `example.com.` is
+/// pre-existing, not managed); returns its id without `/hostedzone/`.
+pub async fn create_zone(r53: &aws_sdk_route53::Client, name: &str) -> String {
+    let out = r53
+        .create_hosted_zone()
+        .name(name)
+        .caller_reference(unique("zone"))
+        .send()
+        .await
+        .expect("create hosted zone");
+    let id = out.hosted_zone().expect("hosted zone").id();
+    id.trim_start_matches("/hostedzone/").to_string()
+}
+
 /// An SQS client on the moto of `area`, for assertions and out-of-band changes.
 pub async fn sqs(area: Area) -> aws_sdk_sqs::Client {
     let conf = aws_sdk_sqs::Config::builder()
