@@ -196,13 +196,17 @@ pub fn table(status: &Value, rows: &[Row], wide: bool, now: SystemTime) -> Strin
         if wide {
             cells.push(match (&r.waiting_for, &r.last_error) {
                 (Some(w), _) => format!("waits for {w}"),
-                (None, Some(e)) => one_line(e),
+                (None, Some(e)) => e.clone(),
                 (None, None) => String::new(),
             });
             cells.push(r.source.clone());
         }
         lines.push(cells);
     }
+    let lines: Vec<Vec<String>> = lines
+        .into_iter()
+        .map(|l| l.iter().map(|c| one_line(c)).collect())
+        .collect();
     let widths: Vec<usize> = (0..lines[0].len())
         .map(|i| {
             lines
@@ -252,8 +256,8 @@ fn short_age(secs: u64) -> String {
     }
 }
 
-/// Control characters (a newline in an AWS error, an escape sequence in a name) would break
-/// the table or the terminal: shown as spaces.
+/// Control characters (a newline in an AWS error, an escape sequence in a file name) would
+/// break the table or drive the terminal: shown as spaces.
 fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -268,7 +272,7 @@ mod tests {
     fn status() -> Value {
         json!({
             "controller_id": "ops",
-            "desired": {"revision": "abc123", "generation": 3, "last_load": {"problems": []}},
+            "desired": {"revision": "abc123", "generation": 3, "last_load": {"valid": true, "problems": []}},
             "shards": [
                 {"shard": "prod/us-east-1", "state": "running", "kinds": {
                     "Queue": {"resources": [

@@ -33,17 +33,13 @@ pub type TreeRx = watch::Receiver<Option<Arc<DesiredTree>>>;
 /// stays in force.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct LoadReport {
+    /// The read worked (false before the first read).
+    pub valid: bool,
     /// RFC 3339 time of that read; `None` before the first.
     pub at: Option<String>,
     /// The tree could not be read at all (`problems` says why).
     pub unreadable: bool,
     pub problems: Vec<String>,
-}
-
-impl LoadReport {
-    pub fn valid(&self) -> bool {
-        self.at.is_some() && !self.unreadable && self.problems.is_empty()
-    }
 }
 
 /// The last [`LoadReport`], as the reloader publishes it.

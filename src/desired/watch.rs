@@ -72,6 +72,7 @@ impl Reloader {
         self.stamp = tree_stamp(&self.root);
         let loaded = (self.load)(&self.root);
         self.report.send_replace(LoadReport {
+            valid: loaded.is_ok(),
             at: Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
             unreadable: matches!(loaded, Err(LoadError::Unreadable { .. })),
             problems: match &loaded {

@@ -20,6 +20,10 @@ pub enum GetError {
     },
     #[error("{addr} did not answer HTTP")]
     NotHttp { addr: String },
+    #[error("{addr}: only plain http:// is read (put a TLS proxy's local address, or the controller's own, in --addr)")]
+    Https { addr: String },
+    #[error("the token has a line break or control character")]
+    BadToken,
 }
 
 /// `GET path` on `addr` (`host:port`, with or without `http://`); returns the status code and
@@ -30,6 +34,14 @@ pub fn get(
     bearer: Option<&str>,
     timeout: Duration,
 ) -> Result<(u16, String), GetError> {
+    if addr.starts_with("https://") {
+        return Err(GetError::Https {
+            addr: addr.to_string(),
+        });
+    }
+    if bearer.is_some_and(|t| t.chars().any(char::is_control)) {
+        return Err(GetError::BadToken);
+    }
     let host = addr
         .trim_start_matches("http://")
         .trim_end_matches('/')

@@ -35,11 +35,15 @@ pub(super) async fn serve(State(web): State<Arc<Web>>, RawQuery(query): RawQuery
         )
             .into_response();
     }
-    let text = match std::fs::metadata(&file) {
+    // Off the threads the reconcile loops run on.
+    let path = file.clone();
+    let text = tokio::task::spawn_blocking(move || match std::fs::metadata(&path) {
         Ok(m) if m.len() > MAX_BYTES => Err("the file is too large to show".to_string()),
-        Ok(_) => std::fs::read_to_string(&file).map_err(|e| format!("cannot read it: {e}")),
+        Ok(_) => std::fs::read_to_string(&path).map_err(|e| format!("cannot read it: {e}")),
         Err(e) => Err(format!("cannot read it: {e}")),
-    };
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("cannot read it: {e}")));
     match text {
         Ok(text) => (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

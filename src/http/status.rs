@@ -48,24 +48,53 @@ pub(super) async fn serve(State(web): State<Arc<Web>>) -> Response {
 }
 
 async fn body(web: &Arc<Web>) -> Result<Bytes, String> {
-    // Held across the rendering: the requests that arrive meanwhile wait and share it.
-    let mut last = web.status.last.lock().await;
-    if let Some((at, bytes)) = last.as_ref() {
-        if at.elapsed() < FRESH_FOR {
-            return Ok(bytes.clone());
-        }
-    }
+    // A task of its own holds the lock across the rendering, so a client that hangs up
+    // (dropping this request) cannot release it early and start a second rendering; the
+    // requests that arrive meanwhile wait for the lock and share the result.
     let w = web.clone();
-    web.status.renders.fetch_add(1, Ordering::Relaxed);
-    let bytes = tokio::task::spawn_blocking(move || render(&w))
-        .await
-        .map_err(|e| format!("rendering /status failed: {e}"))?;
-    *last = Some((Instant::now(), bytes.clone()));
-    Ok(bytes)
+    tokio::spawn(async move {
+        let mut last = w.status.last.lock().await;
+        if let Some((at, bytes)) = last.as_ref() {
+            if at.elapsed() < FRESH_FOR {
+                return Ok(bytes.clone());
+            }
+        }
+        w.status.renders.fetch_add(1, Ordering::Relaxed);
+        let r = w.clone();
+        let bytes = tokio::task::spawn_blocking(move || render(&r))
+            .await
+            .map_err(|e| format!("rendering /status failed: {e}"))??;
+        *last = Some((Instant::now(), bytes.clone()));
+        Ok(bytes)
+    })
+    .await
+    .map_err(|e| format!("rendering /status failed: {e}"))?
+}
+
+/// The desired resources of a shard that does not run here, as `pending` (with why).
+fn unrun(set: &crate::core::DesiredSet, why: &str) -> serde_json::Value {
+    let mut kinds = serde_json::Map::new();
+    for (kind, by_name) in &set.resources {
+        let resources: Vec<_> = by_name
+            .values()
+            .map(|r| {
+                json!({
+                    "kind": kind, "name": r.name, "state": "pending",
+                    "last_error": why, "source": r.origin.to_string(),
+                })
+            })
+            .collect();
+        kinds.insert(
+            kind.clone(),
+            json!({"swept": false, "ready": false, "converged": 0, "pending": resources.len(),
+                   "failed": 0, "resources": resources}),
+        );
+    }
+    serde_json::Value::Object(kinds)
 }
 
 /// The whole document.
-fn render(web: &Web) -> Bytes {
+fn render(web: &Web) -> Result<Bytes, String> {
     let fleet = &web.fleet;
     let tree = fleet.tree.borrow().clone();
     let lease = fleet.lease_view();
@@ -93,7 +122,14 @@ fn render(web: &Web) -> Bytes {
                 "terminal": terminal,
                 "holder": holder,
                 "resources": tree.as_ref().and_then(|t| t.shards.get(&id)).map(|s| s.len()),
-                "kinds": state.engine().map(|e| e.status.snapshot()),
+                "kinds": match state.engine() {
+                    Some(e) => serde_json::to_value(e.status.snapshot()).unwrap_or_default(),
+                    None => tree
+                        .as_ref()
+                        .and_then(|t| t.shards.get(&id))
+                        .map(|set| unrun(set, &format!("shard {}: {}", state.as_str(), error.as_deref().unwrap_or("not running here"))))
+                        .unwrap_or_default(),
+                },
             })
         })
         .collect();
@@ -116,7 +152,9 @@ fn render(web: &Web) -> Bytes {
         "lease": lease,
         "activity": web.audit.recent(),
     });
-    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+    serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|e| format!("rendering /status failed: {e}"))
 }
 
 #[cfg(test)]

@@ -277,9 +277,18 @@ async fn the_console_shows_the_reference_stack_its_drift_and_its_load_errors_in_
         "its last change is the correction: {row}"
     );
     // The detail and the activity feed have the correction's audit record.
-    let detail = page.split("id=\"detail\"").nth(1).unwrap();
-    assert!(detail.contains("tags.service_name: "), "{detail}");
-    assert!(detail.contains("tampered"), "{detail}");
+    let detail = page
+        .split("<section id=\"detail\"")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .unwrap();
+    assert!(
+        !detail.starts_with(" hidden"),
+        "the detail is shown: {detail}"
+    );
+    let audit = detail.split("id=\"detail-audit\"").nth(1).unwrap();
+    assert!(audit.contains("tags.service_name: "), "{audit}");
+    assert!(audit.contains("tampered"), "{audit}");
 
     // An invalid desired file: its file:line in the header, its name (markup) as text, the
     // last good tree still shown.
@@ -355,7 +364,18 @@ fn the_console_is_read_only_escaped_and_behind_the_auth_file() {
         head.contains("content-security-policy: default-src 'none'; script-src 'self';"),
         "{head}"
     );
-    assert!(!page.contains("<script>"), "no inline script in the page");
+    let body = page.split("\r\n\r\n").nth(1).unwrap();
+    for tag in body.split("<script").skip(1) {
+        let open = tag.split('>').next().unwrap();
+        assert!(
+            open.contains("src=\"/ui/app.js\""),
+            "only the page's own script file: <script{open}>"
+        );
+    }
+    assert!(
+        !body.contains(" style=") && !body.contains(" onclick="),
+        "no inline style or handler"
+    );
 
     // The source view serves only files the tree declares, escaped.
     let file = tree.path().join("q.yaml").display().to_string();

@@ -3,7 +3,7 @@
 
 use tokio::time::Instant;
 
-use super::track::{Done, Outcome};
+use super::track::{planned, Done, Outcome};
 use super::{AppliedChange, Engine};
 use crate::core::{Action, Change, ErrorClass, KindError};
 use crate::engine::{DiffCtx, Kind};
@@ -19,34 +19,43 @@ pub(super) async fn apply_resource<K: Kind>(
     outcome: Outcome<K::Change>,
     mutate: bool,
 ) -> Done<K::Change> {
-    let done = |outcome, applied: Vec<K::Change>| Done {
+    let done = |outcome, applied: Vec<K::Change>, unapplied: &[K::Change]| Done {
         name: name.clone(),
         outcome,
         revision: (!applied.is_empty())
             .then(|| ctx.desired.revision.clone())
             .flatten(),
         applied,
+        unapplied: planned(unapplied),
     };
     let Outcome::Changes { changes, drift } = outcome else {
-        return done(outcome, Vec::new());
+        return done(outcome, Vec::new(), &[]);
     };
     if drift {
         eng.metrics.drift(eng.labels(K::NAME)).inc();
         tracing::warn!(kind = K::NAME, name = %name, "drift detected: resource changed out of band");
     }
     if !mutate {
-        return done(Outcome::Changes { changes, drift }, Vec::new());
+        return done(Outcome::Changes { changes, drift }, Vec::new(), &[]);
     }
     let mut applied = Vec::new();
     let mut replacements = Vec::new();
-    for change in &changes {
+    for (i, change) in changes.iter().enumerate() {
         if change.action() == Action::Replace {
             replacements.push(change);
             continue;
         }
         match apply_one(eng, kind, ctx, &name, live, change).await {
             Ok(()) => applied.push(change.clone()),
-            Err(e) => return done(Outcome::Failed(e), applied),
+            Err(e) => {
+                // Still pending: the replacements seen so far, this change and the rest.
+                let left: Vec<K::Change> = replacements
+                    .iter()
+                    .map(|c| (*c).clone())
+                    .chain(changes[i..].iter().cloned())
+                    .collect();
+                return done(Outcome::Failed(e), applied, &left);
+            }
         }
     }
     if let Some(first) = replacements.first() {
@@ -60,9 +69,13 @@ pub(super) async fn apply_resource<K: Kind>(
             "{} {name} needs replacement ({what}); converge never replaces a resource on its own",
             K::NAME
         ));
-        return done(Outcome::Failed(e), applied);
+        return done(
+            Outcome::Failed(e),
+            applied,
+            &replacements.into_iter().cloned().collect::<Vec<_>>(),
+        );
     }
-    done(Outcome::Changes { changes, drift }, applied)
+    done(Outcome::Changes { changes, drift }, applied, &[])
 }
 
 /// One change: bounded by the call deadline, timed, audited and counted.

@@ -63,6 +63,8 @@ pub(super) struct Done<C> {
     pub name: String,
     pub outcome: Outcome<C>,
     pub applied: Vec<C>,
+    /// On a failure, the planned changes that were not applied (still pending).
+    pub unapplied: Vec<PlannedChange>,
     /// The desired revision the changes were applied for.
     pub revision: Option<String>,
 }
@@ -91,6 +93,7 @@ impl<K: Kind> Controller<K> {
             name,
             outcome,
             applied,
+            unapplied,
             revision,
         } = done;
         let hash = self.meta.get(&name).map(|m| m.hash);
@@ -146,6 +149,7 @@ impl<K: Kind> Controller<K> {
                 t.waiting_for = None;
                 t.error = Some(e);
                 t.applied_last_sweep = None;
+                t.planned = unapplied;
             }
         }
     }

@@ -117,7 +117,7 @@ function renderHeader(status) {
   const d = status.desired || {};
   const load = d.last_load || {};
   const problems = load.problems || [];
-  const valid = problems.length === 0 && !load.unreadable;
+  const valid = load.valid === true;
   $("desired").replaceChildren(
     (d.revision || "no revision") + " · " + (d.resources ?? 0) + " resources · ",
     el("span", { class: valid ? "state state-converged" : "state state-failed" }, valid ? "valid" : "invalid"));
