@@ -46,9 +46,10 @@ pub enum Command {
     /// per instance, standard tags added). No AWS calls. Exit 0, or 1 if the tree is invalid.
     Render(RenderArgs),
     /// Parse an Auto Scaling group name or a hostname that follows the naming convention
-    /// `<service>-<instance>-<region>[-<node>]` into grains (service_name, service_instance,
-    /// region, region_short, cluster_name, service_group, service_node), e.g. for a Salt
-    /// external grain. Exit 0, or 1 if the name does not follow the convention.
+    /// `<service>-<instance>-<region>[-<node>]` into the reference article's grains
+    /// (service_name, service_instance, service_node, region as `useast1`, cluster_name,
+    /// service_group) plus aws_region (`us-east-1`), e.g. for a Salt external grain. Exit 0, or
+    /// 1 if the name does not follow the convention.
     Grains(GrainsArgs),
     /// Convert Salt `boto_*` state files into converge manifests. Exit 0 if everything
     /// converted, 2 if something could not be (listed on stderr; the rest is still written),
@@ -383,16 +384,39 @@ pub enum StatusOutput {
 
 #[derive(Debug, Args, Clone)]
 pub struct ImportSlsArgs {
-    /// Salt state files (`*.sls`), rendered as Jinja then read as YAML.
-    #[arg(required = true, value_name = "FILE.sls")]
+    /// Salt state files (`*.sls`) or state trees (every `.sls` below but `top.sls`), rendered
+    /// as Salt's Jinja then read as YAML; `include:` is followed.
+    #[arg(required = true, value_name = "FILE.sls|DIR")]
     pub files: Vec<PathBuf>,
     /// Pillar data (YAML maps, deep-merged in order, later wins) for `pillar[...]` and
-    /// `salt['pillar.get'](...)` in the state files. May be repeated.
+    /// `salt['pillar.get'](...)`, over what --pillar-root builds. May be repeated.
     #[arg(long, value_name = "FILE")]
     pub pillar: Vec<PathBuf>,
-    /// Directory the manifests are written to (created if missing): `<sls name>/<kind>.yaml`.
+    /// A pillar tree: its `top.sls` is evaluated for the minion (--grains, --grain) and the
+    /// files it names are merged in order, later wins.
+    #[arg(long, value_name = "DIR")]
+    pub pillar_root: Option<PathBuf>,
+    /// The minion id: a hostname or group name following the naming convention gives the
+    /// grains `converge grains` prints (e.g. `myapp-testing-useast1-898900`).
+    #[arg(long, value_name = "NAME")]
+    pub grains: Option<String>,
+    /// One grain, over those of --grains (`key=value`). May be repeated.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_grain)]
+    pub grain: Vec<(String, String)>,
+    /// What `salt://`, `include:` and Jinja imports resolve against. Default: the directory
+    /// given, or the first file's directory.
+    #[arg(long, value_name = "DIR")]
+    pub file_root: Option<PathBuf>,
+    /// Directory the manifests are written to (created if missing): `<sls path>/<kind>.yaml`.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+fn parse_grain(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not key=value"))
 }
 
 /// Parses `90s`, `5m`, `1h30m`, `250ms` (humantime), or a bare number of seconds.

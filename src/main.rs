@@ -357,6 +357,7 @@ fn status(a: &converge::cli::StatusArgs) -> ExitCode {
 fn grains(a: &converge::cli::GrainsArgs) -> ExitCode {
     match converge::template::naming::parse_name(&a.name) {
         Ok(g) => {
+            let g = g.salt_grains();
             let text = match a.format {
                 DataFormat::Json => serde_json::to_string_pretty(&g)
                     .map(|t| t + "\n")
@@ -383,7 +384,16 @@ fn grains(a: &converge::cli::GrainsArgs) -> ExitCode {
 
 /// `converge import-sls`: Salt boto_* states to manifests.
 fn import_sls(a: &converge::cli::ImportSlsArgs) -> ExitCode {
-    match converge::salt::import(&a.files, &a.pillar, &a.out) {
+    let opts = converge::salt::ImportOptions {
+        inputs: a.files.clone(),
+        pillars: a.pillar.clone(),
+        pillar_root: a.pillar_root.clone(),
+        minion: a.grains.clone(),
+        grains: a.grain.clone(),
+        file_root: a.file_root.clone(),
+        out: a.out.clone(),
+    };
+    match converge::salt::import(&opts) {
         Ok(report) => {
             for f in &report.written {
                 println!("wrote {}", f.display());
@@ -394,6 +404,7 @@ fn import_sls(a: &converge::cli::ImportSlsArgs) -> ExitCode {
             for n in &report.not_converted {
                 eprintln!("not converted: {n}");
             }
+            eprint!("{}", converge::salt::summary_table(&report));
             eprintln!(
                 "{} resource(s) converted, {} thing(s) not converted",
                 report.converted,

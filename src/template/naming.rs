@@ -14,6 +14,10 @@
 //! | `service_group` | `myapp-testing` |
 //! | `service_node` | `898900` (hostnames only) |
 //!
+//! In templates these are the names above. `converge grains` (a Salt external grain) prints
+//! the reference article's contract instead: `region` is the short form there (`useast1`),
+//! the long one is `aws_region`, and there is no `region_short` ([`Grains::salt_grains`]).
+//!
 //! A name is parsed from the right, because a service name may contain dashes and an instance
 //! name may not: the last segment is the region when it looks like one (`useast1`,
 //! `usgovwest1`, `apnortheast2`), otherwise it is the node and the segment before it must be the
@@ -40,6 +44,21 @@ pub struct Grains {
     pub service_node: Option<String>,
 }
 
+/// The grains of the reference article's contract (see [`Grains::salt_grains`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SaltGrains {
+    pub service_name: String,
+    pub service_instance: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_node: Option<String>,
+    /// Short: `useast1`.
+    pub region: String,
+    pub cluster_name: String,
+    pub service_group: String,
+    /// Long: `us-east-1`.
+    pub aws_region: String,
+}
+
 impl Grains {
     /// The grains of `service`'s `instance` in `region` (checked).
     pub fn for_instance(service: &str, instance: &str, region: &str) -> Result<Grains, String> {
@@ -56,6 +75,21 @@ impl Grains {
             region_short,
             service_node: None,
         })
+    }
+
+    /// The grains exactly as the reference article's Salt external grain gives them
+    /// (`region` is the short form, `useast1`), plus `aws_region` (`us-east-1`): what
+    /// `converge grains` prints and what `import-sls --grains` matches pillar top files on.
+    pub fn salt_grains(&self) -> SaltGrains {
+        SaltGrains {
+            service_name: self.service_name.clone(),
+            service_instance: self.service_instance.clone(),
+            service_node: self.service_node.clone(),
+            region: self.region_short.clone(),
+            cluster_name: self.cluster_name.clone(),
+            service_group: self.service_group.clone(),
+            aws_region: self.region.clone(),
+        }
     }
 
     /// The standard tags every taggable resource of the instance carries.

@@ -132,12 +132,11 @@ fn what_cannot_be_converted_is_listed_and_the_rest_is_written() {
     let err = stderr(&res);
     let file = sls.display().to_string();
     for want in [
-        format!("not converted: {file}:1: state \"include\": the Salt keyword `include` is not converted"),
+        format!("not converted: {file}:1: include `base`: no base.sls or base/init.sls under "),
         format!("not converted: {file}:4: state \"nginx\" (pkg.installed): `pkg` is not a state module converge converts"),
         format!("not converted: {file}:17: state \"old queue\" (boto_sqs.absent): only `boto_sqs.present` is converted"),
         format!("not converted: {file}:21: state \"web elb\" (boto_elb.present): argument `alarms` is not converted"),
         format!("not converted: {file}:21: state \"web elb\" (boto_elb.present): LoadBalancer `web` is not written"),
-        "note: `region: eu-west-1` → the controller's region: `converge run --region eu-west-1`".to_string(),
         "note: `keyid` (inline credentials) → the AWS configuration chain".to_string(),
         "2 resource(s) converted, 5 thing(s) not converted".to_string(),
     ] {
@@ -149,9 +148,13 @@ fn what_cannot_be_converted_is_listed_and_the_rest_is_written() {
         "{queues}"
     );
     assert!(queues.contains("VisibilityTimeout: 45"), "{queues}");
+    assert!(
+        queues.contains("  region: eu-west-1\n"),
+        "a state's region is its resource's shard: {queues}"
+    );
     assert!(!out.join("web/load_balancer.yaml").exists());
 
-    // A template error stops the import: exit 1, the file and line.
+    // A template error: the file and line, nothing written for it, exit 2.
     std::fs::write(
         &sls,
         "a:\n  boto_sqs.present:\n    - name: {{ pillar['nope'] }}\n",
@@ -162,9 +165,11 @@ fn what_cannot_be_converted_is_listed_and_the_rest_is_written() {
         "--out",
         &out.display().to_string(),
     ]);
-    assert_eq!(res.status.code(), Some(1), "{}", stderr(&res));
+    assert_eq!(res.status.code(), Some(2), "{}", stderr(&res));
     assert!(
-        stderr(&res).contains(&format!("{file}:3: template undefined value")),
+        stderr(&res).contains(&format!(
+            "{file}:3: template undefined value: `pillar['nope']` is undefined"
+        )) && stderr(&res).contains("nothing written for this file"),
         "{}",
         stderr(&res)
     );

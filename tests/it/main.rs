@@ -13,6 +13,7 @@
 //! - `reference_stack`: the whole reference stack (desired/examples) in one test.
 //! - `templates`: templates, layered values, naming and grains.
 //! - `import_sls`: `converge import-sls` and its equivalence with the template.
+//! - `salt_trees`: `import-sls` of a whole formula-like state tree with a pillar top file, applied.
 //! - `deploy`: git deploy hooks, the audit log, alert rules, dashboards, a real Prometheus.
 //! - `cli`: the command-line contract (exit codes, errors, help).
 //! - `console`: the web console in headless Chromium, `converge status`, its auth and escaping.
@@ -37,6 +38,7 @@ mod load_balancers;
 mod metric_alarms;
 mod queues;
 mod reference_stack;
+mod salt_trees;
 mod security_groups;
 mod shards;
 mod templates;

@@ -173,11 +173,11 @@ fn grains_parses_a_group_name_or_a_hostname() {
         serde_json::json!({
             "service_name": "myapp",
             "service_instance": "testing",
-            "region": "us-east-1",
-            "region_short": "useast1",
+            "service_node": "898900",
+            "region": "useast1",
             "cluster_name": "myapp-testing-useast1",
             "service_group": "myapp-testing",
-            "service_node": "898900",
+            "aws_region": "us-east-1",
         })
     );
     let out = converge(
@@ -187,7 +187,8 @@ fn grains_parses_a_group_name_or_a_hostname() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("service_name: web-api\n"), "{text}");
-    assert!(text.contains("region: eu-west-1\n"), "{text}");
+    assert!(text.contains("region: euwest1\n"), "{text}");
+    assert!(text.contains("aws_region: eu-west-1\n"), "{text}");
     assert!(!text.contains("service_node"), "{text}");
     let out = converge(AREA, &["grains", "myapp-testing"]);
     assert_eq!(out.status.code(), Some(1));

@@ -1,0 +1,2 @@
+myapp:
+  events_visibility: 90

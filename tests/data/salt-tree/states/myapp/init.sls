@@ -1,0 +1,5 @@
+include:
+  - .queues
+  - .asg
+  - .elb
+  - .iam
