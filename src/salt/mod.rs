@@ -105,6 +105,7 @@ const MODULES: &[Module] = &[
         args: &[
             ("description", To("description")),
             ("vpc_id", To("vpc_id")),
+            ("vpc_name", To("vpc_name")),
             ("rules", To("rules")),
             ("rules_egress", To("rules_egress")),
             ("tags", To("tags")),
@@ -1034,7 +1035,7 @@ fn convert_state(
                     // Salt takes `attributes: []` and `tags: []` for "none".
                     Some(To(field)) if value == Value::Array(Vec::new()) && matches!(field, "attributes" | "tags") => {}
                     Some(To(field)) => {
-                        spec.insert(field.to_string(), value);
+                        spec.insert(field.to_string(), salt_shape(m, field, value));
                     }
                     Some(ToList(field)) => {
                         let list = match value {
@@ -1126,6 +1127,47 @@ fn convert_state(
         spec: written,
         from: state.to_string(),
     })
+}
+
+/// Salt's argument shapes where the kinds take one: a rule's `source_group_name` list is one
+/// rule per group (as Salt splits it), and tags written as a list (`- key: value` or
+/// `- {key: k, value: v}`) are a map, except an Auto Scaling group's (a list there).
+fn salt_shape(m: &Module, field: &str, value: Value) -> Value {
+    match (field, value) {
+        ("rules" | "rules_egress", Value::Array(rules)) => Value::Array(
+            rules
+                .into_iter()
+                .flat_map(|rule| match rule.get("source_group_name") {
+                    Some(Value::Array(names)) => names
+                        .iter()
+                        .map(|n| {
+                            let mut r = rule.clone();
+                            r["source_group_name"] = n.clone();
+                            r
+                        })
+                        .collect(),
+                    _ => vec![rule],
+                })
+                .collect(),
+        ),
+        ("tags", Value::Array(items)) if m.name != "boto_asg" => {
+            let mut tags = Map::new();
+            for item in items {
+                match (item.get("key"), item.get("value")) {
+                    (Some(k), Some(v)) => {
+                        tags.insert(k.as_str().unwrap_or_default().to_string(), v.clone());
+                    }
+                    _ => {
+                        if let Value::Object(pairs) = item {
+                            tags.extend(pairs);
+                        }
+                    }
+                }
+            }
+            Value::Object(tags)
+        }
+        (_, value) => value,
+    }
 }
 
 /// Moves `instance_profile_name` out of a Salt-style `launch_config` list into the group.
@@ -1461,5 +1503,29 @@ mod tests {
             asg.contains("- image_id: ami-1\n") && asg.contains("name: Up\n"),
             "{asg}"
         );
+    }
+
+    #[test]
+    fn salt_argument_shapes_become_the_kinds_shapes() {
+        let (report, dir) = run(
+            "sg:\n  boto_secgroup.present:\n    - description: web\n    - vpc_id: vpc-1\n    - rules:\n      - ip_protocol: tcp\n        from_port: 80\n        to_port: 80\n        source_group_name: [lb-a, lb-b]\n      - ip_protocol: -1\n        cidr_ip: 10.0.0.0/8\n    - tags: [{team: web}, {key: env, value: test}]\nq:\n  boto_sqs.present:\n    - tags: [{owner: ops}]\n",
+            None,
+        );
+        assert!(
+            report.not_converted.is_empty(),
+            "{:?}",
+            report.not_converted
+        );
+        let sg = std::fs::read_to_string(dir.path().join("out/app/security_group.yaml")).unwrap();
+        assert!(
+            sg.contains("source_group_name: lb-a") && sg.contains("source_group_name: lb-b"),
+            "{sg}"
+        );
+        assert!(
+            sg.contains("  tags:\n    env: test\n    team: web\n"),
+            "{sg}"
+        );
+        let q = std::fs::read_to_string(dir.path().join("out/app/queue.yaml")).unwrap();
+        assert!(q.contains("  tags:\n    owner: ops\n"), "{q}");
     }
 }

@@ -663,3 +663,70 @@ async fn prune_deletes_only_owned_groups() {
         "pruned an unowned group"
     );
 }
+
+#[tokio::test]
+async fn vpc_name_finds_the_vpc_by_its_name_tag_at_run_time() {
+    let ec2 = ec2();
+    let name = unique("sg-named-vpc");
+    let vpc_name = unique("vpc");
+    let id = unique("ctl");
+    let d = Desired::new();
+    d.write(
+        "g.yaml",
+        &sg_doc(
+            &name,
+            &format!("description: in a named VPC\nvpc_name: {vpc_name}\n"),
+        ),
+    );
+    // No VPC of that name yet: the group waits (retried), nothing is created elsewhere.
+    let out = converge(
+        AREA,
+        &[
+            "apply",
+            "--desired",
+            &d.path_str(),
+            "--controller-id",
+            &id,
+            "--timeout",
+            "5s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("no VPC named `{vpc_name}`")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(group(&ec2, &name).await.is_none());
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.42.0.0/16")
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Name")
+                        .value(&vpc_name)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).unwrap().to_string();
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let g = group(&ec2, &name).await.expect("created");
+    assert_eq!(g.vpc_id(), Some(vpc_id.as_str()));
+    // In sync: the next plan has nothing to do.
+    let plan = converge(
+        AREA,
+        &["plan", "--desired", &d.path_str(), "--controller-id", &id],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+}

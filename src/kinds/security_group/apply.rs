@@ -40,12 +40,17 @@ impl SecurityGroup {
             C::Create {
                 description,
                 vpc_id,
+                vpc_name,
                 tags,
                 ingress,
                 egress,
                 deferred: _,
             } => {
-                let id = self.create(name, description, vpc_id, tags).await?;
+                let vpc_id = match vpc_name {
+                    Some(n) => Some(self.vpc_named(n).await?),
+                    None => vpc_id.clone(),
+                };
+                let id = self.create(name, description, &vpc_id, tags).await?;
                 for (eg, rules) in [(false, ingress), (true, egress)] {
                     self.change_rules(call(RuleOp::Authorize, eg, &id), rules)
                         .await?;
@@ -97,6 +102,24 @@ impl SecurityGroup {
             .send()
             .await
             .gone_ok(&CODES, "DeleteSecurityGroup", name)
+    }
+
+    /// The one VPC whose `Name` tag is `name`: none is retried (it may be created soon),
+    /// several is for the user to settle (`vpc_id`).
+    async fn vpc_named(&self, name: &str) -> Result<String, KindError> {
+        let names = std::collections::BTreeSet::from([name.to_string()]);
+        let found = self.vpcs_named(&names).await?;
+        match found.get(name).map(Vec::as_slice).unwrap_or_default() {
+            [id] => Ok(id.clone()),
+            [] => Err(KindError::retryable(format!(
+                "no VPC named `{name}` (tag Name) in this region yet"
+            ))),
+            ids => Err(KindError::terminal(format!(
+                "{} VPCs are named `{name}` ({}); write the one meant as vpc_id",
+                ids.len(),
+                ids.join(", ")
+            ))),
+        }
     }
 
     /// `CreateSecurityGroup` with its tags: the new group's id.

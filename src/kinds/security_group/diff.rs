@@ -21,6 +21,9 @@ pub struct LiveSecurityGroup {
     /// True when the group is in the region's default VPC (known only when a desired group has
     /// no `vpc_id` or the name is in several VPCs; false otherwise).
     pub in_default_vpc: bool,
+    /// When the desired spec names its VPC (`vpc_name`): the ids of the region's VPCs with that
+    /// `Name` tag, as this sweep found them.
+    pub named_vpcs: Option<Vec<String>>,
     pub ingress: Vec<LiveRule>,
     pub egress: Vec<LiveRule>,
     pub tags: Tags,
@@ -40,6 +43,8 @@ pub enum SecurityGroupChange {
     Create {
         description: String,
         vpc_id: Option<String>,
+        /// The VPC by its `Name` tag, looked up when the group is created.
+        vpc_name: Option<String>,
         tags: Tags,
         ingress: Vec<Rule>,
         egress: Vec<Rule>,
@@ -95,15 +100,17 @@ impl Change for SecurityGroupChange {
             C::Create {
                 description,
                 vpc_id,
+                vpc_name,
                 tags,
                 ingress,
                 egress,
                 deferred,
             } => {
-                let mut f = vec![
-                    FieldChange::added("description", description),
-                    FieldChange::added("vpc_id", vpc_id.as_deref().unwrap_or(DEFAULT_VPC)),
-                ];
+                let vpc = match (vpc_id, vpc_name) {
+                    (_, Some(n)) => FieldChange::added("vpc_name", n),
+                    (v, None) => FieldChange::added("vpc_id", v.as_deref().unwrap_or(DEFAULT_VPC)),
+                };
+                let mut f = vec![FieldChange::added("description", description), vpc];
                 f.extend(tags::new_fields(tags));
                 f.extend(added(false, ingress));
                 f.extend(added(true, egress));
@@ -292,6 +299,7 @@ pub(super) fn diff(
         return Ok(vec![C::Create {
             description: desired.description.clone(),
             vpc_id: desired.vpc_id.clone(),
+            vpc_name: desired.vpc_name.clone(),
             tags,
             ingress: ingress.immediate(ctx),
             egress: (egress.as_ref())
@@ -302,15 +310,27 @@ pub(super) fn diff(
     };
 
     // Another VPC's group of the same name is not this one: report, touch nothing.
-    let vpc_differs = match &desired.vpc_id {
-        Some(v) => live.vpc_id.as_deref() != Some(v.as_str()),
-        None => !live.in_default_vpc,
+    let vpc_differs = match (&desired.vpc_id, &desired.vpc_name) {
+        (Some(v), _) => live.vpc_id.as_deref() != Some(v.as_str()),
+        (None, Some(_)) => !live
+            .named_vpcs
+            .iter()
+            .flatten()
+            .any(|id| live.vpc_id.as_deref() == Some(id.as_str())),
+        (None, None) => !live.in_default_vpc,
     };
     if vpc_differs {
+        let (field, want) = match (&desired.vpc_id, &desired.vpc_name) {
+            (None, Some(n)) => ("vpc_name", format!("(VPC named {n})")),
+            (v, _) => (
+                "vpc_id",
+                v.clone().unwrap_or_else(|| DEFAULT_VPC.to_string()),
+            ),
+        };
         return Ok(vec![C::Replace(Replacement::new(
-            "vpc_id",
+            field,
             live.vpc_id.clone(),
-            desired.vpc_id.as_deref().unwrap_or(DEFAULT_VPC),
+            &want,
         ))]);
     }
     if let Some((group, _)) = both().find_map(|r| r.waiting.first()) {

@@ -1,6 +1,6 @@
 //! Reading EC2: one listing of every group in the region, and the default VPC once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{Filter, SecurityGroup as SdkGroup};
 
@@ -35,6 +35,44 @@ impl SecurityGroup {
             .cloned()
     }
 
+    /// The ids of the region's VPCs whose `Name` tag is each of `names` (Salt's `vpc_name`):
+    /// one `DescribeVpcs` for all of them.
+    pub(super) async fn vpcs_named(
+        &self,
+        names: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Vec<String>>, KindError> {
+        let mut out: BTreeMap<String, Vec<String>> =
+            names.iter().map(|n| (n.clone(), Vec::new())).collect();
+        if names.is_empty() {
+            return Ok(out);
+        }
+        let found = self
+            .client
+            .describe_vpcs()
+            .filters(
+                Filter::builder()
+                    .name("tag:Name")
+                    .set_values(Some(names.iter().cloned().collect()))
+                    .build(),
+            )
+            .send()
+            .await
+            .or_fail(&CODES, "DescribeVpcs", "(VPCs by name)")?;
+        for v in found.vpcs() {
+            let name = v
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some("Name"))
+                .and_then(|t| t.value());
+            if let (Some(name), Some(id)) = (name, v.vpc_id()) {
+                if let Some(ids) = out.get_mut(name) {
+                    ids.push(id.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Every group of the region, by name: one paginated `DescribeSecurityGroups`.
     pub(super) async fn observe_groups(
         &self,
@@ -56,8 +94,17 @@ impl SecurityGroup {
                 by_name.entry(name).or_default().push(g);
             }
         }
-        let need_default = scope.desired.values().any(|s| s.vpc_id.is_none())
+        let need_default = scope
+            .desired
+            .values()
+            .any(|s| s.vpc_id.is_none() && s.vpc_name.is_none())
             || by_name.values().any(|c| c.len() > 1);
+        let names: BTreeSet<String> = scope
+            .desired
+            .values()
+            .filter_map(|s| s.vpc_name.clone())
+            .collect();
+        let named = self.vpcs_named(&names).await?;
         let default_vpc = if need_default {
             self.default_vpc().await?
         } else {
@@ -65,13 +112,22 @@ impl SecurityGroup {
         };
         let mut out = Observed::new();
         for (name, candidates) in by_name {
-            let prefer = scope
-                .desired
-                .get(name)
+            let spec = scope.desired.get(name);
+            let named_vpcs = spec
+                .and_then(|s| s.vpc_name.as_ref())
+                .map(|n| named.get(n).cloned().unwrap_or_default());
+            let prefer = spec
                 .and_then(|s| s.vpc_id.as_deref())
+                .or_else(|| {
+                    named_vpcs
+                        .as_ref()
+                        .and_then(|ids| ids.first().map(String::as_str))
+                })
                 .or(default_vpc.as_deref());
             if let Some(g) = pick(&candidates, prefer) {
-                out.insert(name.to_string(), live_group(g, default_vpc.as_deref()));
+                let mut live = live_group(g, default_vpc.as_deref());
+                live.named_vpcs = named_vpcs;
+                out.insert(name.to_string(), live);
             }
         }
         Ok(out)
@@ -86,6 +142,7 @@ pub(super) fn live_group(g: &SdkGroup, default_vpc: Option<&str>) -> LiveSecurit
         vpc_id: g.vpc_id().map(String::from),
         owner_id: g.owner_id().unwrap_or_default().to_string(),
         in_default_vpc: default_vpc.is_some() && g.vpc_id() == default_vpc,
+        named_vpcs: None,
         ingress: live_rules(g.ip_permissions()),
         egress: live_rules(g.ip_permissions_egress()),
         tags: tags::collect(g.tags().iter().map(|t| (t.key(), t.value()))),

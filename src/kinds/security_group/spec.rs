@@ -18,6 +18,10 @@ pub struct SecurityGroupSpec {
     /// The VPC; the region's default VPC when absent. Cannot change once the group exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
+    /// The VPC by its `Name` tag (Salt's `vpc_name`), resolved in AWS at every sweep; instead
+    /// of `vpc_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_name: Option<String>,
     /// Ingress rules: the complete set (absent = none).
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
@@ -130,6 +134,13 @@ pub(super) fn validate(spec: &SecurityGroupSpec) -> Vec<String> {
         if !v.starts_with("vpc-") || v.len() < 5 {
             problems.push(format!("vpc_id: `{v}` is not a VPC id (vpc-...)"));
         }
+    }
+    match &spec.vpc_name {
+        Some(_) if spec.vpc_id.is_some() => {
+            problems.push("vpc_name: write vpc_id or vpc_name, not both".to_string())
+        }
+        Some(n) if n.trim().is_empty() => problems.push("vpc_name: must not be empty".to_string()),
+        _ => {}
     }
     for (i, r) in spec.rules.iter().enumerate() {
         validate_rule(&format!("rules[{i}]"), r, &mut problems);

@@ -44,6 +44,7 @@ fn live(ingress: Vec<IpPermission>) -> LiveSecurityGroup {
         vpc_id: Some("vpc-1".into()),
         owner_id: "123456789012".into(),
         in_default_vpc: true,
+        named_vpcs: None,
         ingress: live_rules(&ingress),
         egress: live_rules(&[IpPermission::builder()
             .ip_protocol("-1")
@@ -74,6 +75,7 @@ fn a_missing_group_is_created_with_description_tags_owner_and_rules() {
     let SecurityGroupChange::Create {
         description,
         vpc_id,
+        vpc_name: None,
         tags,
         ingress,
         egress,
@@ -463,9 +465,8 @@ fn specs_take_salt_forms_and_reject_unknown_fields() {
         serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
     assert_eq!(back.rules, s.rules);
     assert!(back.rules_egress.is_none());
-    let e =
-        serde_saphyr::from_str::<SecurityGroupSpec>("description: d\nvpc_name: x\n").unwrap_err();
-    assert!(e.to_string().contains("vpc_name"), "{e}");
+    let e = serde_saphyr::from_str::<SecurityGroupSpec>("description: d\nvpc: x\n").unwrap_err();
+    assert!(e.to_string().contains("vpc"), "{e}");
     let e = serde_saphyr::from_str::<SecurityGroupSpec>("rules: []\n").unwrap_err();
     assert!(e.to_string().contains("description"), "{e}");
     assert!(serde_saphyr::from_str::<SecurityGroupSpec>(
@@ -572,5 +573,41 @@ fn tags_are_checked_in_characters_and_at_most_49_besides_ours() {
     assert!(
         p.iter().any(|m| m.starts_with("tags: at most 49 tags")),
         "{p:?}"
+    );
+}
+
+#[test]
+fn a_group_named_by_its_vpc_name_is_in_sync_only_in_a_vpc_of_that_name() {
+    let f = Fixture::new();
+    let s = spec("description: web\nvpc_name: main\n");
+    let Ok(create) = diff(&f, &s, None) else {
+        panic!("a missing group is created")
+    };
+    assert!(
+        matches!(&create[0], SecurityGroupChange::Create { vpc_name: Some(n), vpc_id: None, .. } if n == "main"),
+        "{create:?}"
+    );
+    assert_eq!(create[0].fields()[1].to_string(), "vpc_name: (none) → main");
+    let mut l = live(Vec::new());
+    l.egress = Vec::new();
+    l.in_default_vpc = false;
+    l.named_vpcs = Some(vec!["vpc-1".into()]);
+    let s = spec("description: web\nvpc_name: main\nrules_egress: []\n");
+    let changes = diff(&f, &s, Some(&l)).unwrap();
+    assert!(
+        changes.iter().all(|c| c.action() != Action::Replace),
+        "in the named VPC: {changes:?}"
+    );
+    l.named_vpcs = Some(vec!["vpc-2".into()]);
+    let changes = diff(&f, &s, Some(&l)).unwrap();
+    assert_eq!(changes[0].action(), Action::Replace, "{changes:?}");
+    assert_eq!(
+        changes[0].fields()[0].to_string(),
+        "vpc_name (immutable): vpc-1 → (VPC named main)"
+    );
+    assert!(
+        super::spec::validate(&spec("description: x\nvpc_id: vpc-1\nvpc_name: main\n"))
+            .iter()
+            .any(|p| p.contains("not both"))
     );
 }
