@@ -142,6 +142,7 @@ const MODULES: &[Module] = &[
         args: &[
             ("availability_zones", To("availability_zones")),
             ("subnets", To("subnets")),
+            ("subnet_names", To("subnet_names")),
             ("security_groups", To("security_groups")),
             ("scheme", To("scheme")),
             ("listeners", To("listeners")),
@@ -170,6 +171,7 @@ const MODULES: &[Module] = &[
             ("launch_config", To("launch_config")),
             ("availability_zones", To("availability_zones")),
             ("vpc_zone_identifier", To("vpc_zone_identifier")),
+            ("subnet_names", To("subnet_names")),
             ("min_size", To("min_size")),
             ("max_size", To("max_size")),
             ("desired_capacity", To("desired_capacity")),

@@ -174,3 +174,90 @@ async fn a_formula_like_tree_imports_validates_and_applies_as_salt_would() {
     names.sort();
     assert_eq!(names, vec!["inline-extra", "read-queues"]);
 }
+
+/// Salt's `subnet_names` (a kind feature, usable in manifests): a load balancer and a group
+/// whose subnets are named by their `Name` tag, resolved in AWS at run time.
+#[tokio::test]
+async fn subnet_names_resolve_at_run_time_for_load_balancers_and_groups() {
+    let sdk = sdk_config(AREA);
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let p = unique("sn");
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.7.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).unwrap().to_string();
+    let mut subnet_ids = Vec::new();
+    for (i, zone) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
+        let s = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block(format!("10.7.{i}.0/24"))
+            .availability_zone(*zone)
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Subnet)
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key("Name")
+                            .value(format!("{p}-web-{i}"))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        subnet_ids.push(s.subnet().and_then(|s| s.subnet_id()).unwrap().to_string());
+    }
+    let d = Desired::new();
+    d.write(
+        "lb.yaml",
+        &format!(
+            "apiVersion: converge/v1\nkind: LoadBalancer\nmetadata: {{name: {p}-lb}}\nspec:\n  subnet_names: [{p}-web-0, {p}-web-1]\n  listeners: [{{elb_port: 80, instance_port: 80, elb_protocol: HTTP}}]\n"
+        ),
+    );
+    d.write(
+        "asg.yaml",
+        &format!(
+            "apiVersion: converge/v1\nkind: AutoScalingGroup\nmetadata: {{name: {p}-asg}}\nspec:\n  launch_config: {{image_id: ami-fakeami, instance_type: t2.micro}}\n  subnet_names: [{p}-web-1]\n  min_size: 0\n  max_size: 1\n"
+        ),
+    );
+    let id = unique("ctl");
+    let out = converge(
+        AREA,
+        &["apply", "--desired", &d.path_str(), "--controller-id", &id],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let elb = aws_sdk_elasticloadbalancing::Client::new(&sdk);
+    let lbs = elb
+        .describe_load_balancers()
+        .load_balancer_names(format!("{p}-lb"))
+        .send()
+        .await
+        .unwrap();
+    let mut got = lbs.load_balancer_descriptions()[0].subnets().to_vec();
+    got.sort();
+    let mut want = subnet_ids.clone();
+    want.sort();
+    assert_eq!(got, want);
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(format!("{p}-asg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        groups.auto_scaling_groups()[0].vpc_zone_identifier(),
+        Some(subnet_ids[1].as_str())
+    );
+    // In sync afterwards: nothing to do.
+    let plan = converge(
+        AREA,
+        &["plan", "--desired", &d.path_str(), "--controller-id", &id],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+}

@@ -8,6 +8,7 @@ use super::{policies, AutoScalingGroup, CODES};
 use crate::core::KindError;
 use crate::engine::DiffCtx;
 use crate::kinds::common::errors::Sent;
+use crate::kinds::common::names::{self, Named};
 
 /// One tag of a group, for `CreateOrUpdateTags` (with its value) and `DeleteTags` (without).
 fn asg_tag(group: &str, key: &str, v: Option<&TagValue>) -> asg::Tag {
@@ -78,6 +79,12 @@ impl AutoScalingGroup {
             }
             C::CreateGroup(g) => {
                 let (lc, lt) = self.launch(Some(&g.launch)).await?;
+                let subnets = if g.subnet_names.is_empty() {
+                    g.subnets.clone()
+                } else {
+                    names::resolve_all(&self.ec2, Named::Subnet, &g.subnet_names).await?
+                };
+                let subnets = (!subnets.is_empty()).then(|| subnets.join(","));
                 c.create_auto_scaling_group()
                     .auto_scaling_group_name(name)
                     .set_launch_configuration_name(lc)
@@ -89,7 +96,7 @@ impl AutoScalingGroup {
                     .set_health_check_type(g.health_check_type.clone())
                     .set_health_check_grace_period(g.health_check_period)
                     .set_availability_zones(listed(&g.availability_zones))
-                    .set_vpc_zone_identifier((!g.subnets.is_empty()).then(|| g.subnets.join(",")))
+                    .set_vpc_zone_identifier(subnets)
                     .set_load_balancer_names(listed(&g.load_balancers))
                     .set_termination_policies(listed(&g.termination_policies))
                     .set_tags(Some(

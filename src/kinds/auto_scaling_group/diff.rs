@@ -57,6 +57,9 @@ pub struct LiveAutoScalingGroup {
     pub health_check_period: Option<i32>,
     pub availability_zones: BTreeSet<String>,
     pub subnets: BTreeSet<String>,
+    /// When the desired spec names its subnets (`subnet_names`): their ids, when each name
+    /// resolved to exactly one subnet this sweep (else `None`: the subnets are left alone).
+    pub named_subnets: Option<Vec<String>>,
     pub load_balancers: BTreeSet<String>,
     pub termination_policies: Vec<String>,
     pub suspended_processes: BTreeSet<String>,
@@ -98,6 +101,8 @@ pub struct GroupCreate {
     pub health_check_period: Option<i32>,
     pub availability_zones: Vec<String>,
     pub subnets: Vec<String>,
+    /// Subnets by `Name` tag, resolved when the group is created.
+    pub subnet_names: Vec<String>,
     pub load_balancers: Vec<String>,
     pub termination_policies: Vec<String>,
     pub tags: BTreeMap<String, TagValue>,
@@ -366,13 +371,16 @@ fn group_update(
 ) -> GroupUpdate {
     let num = |live: i32, want: i32| (live != want).then_some((live, want));
     let subnets = desired.subnets();
-    let (availability_zones, subnets) = if subnets.is_empty() {
-        (
+    let (availability_zones, subnets) = match &desired.subnet_names {
+        Some(_) => (
+            None,
+            (live.named_subnets.as_ref()).and_then(|ids| set_differs(&live.subnets, ids)),
+        ),
+        None if subnets.is_empty() => (
             set_differs(&live.availability_zones, &desired.availability_zones),
             None,
-        )
-    } else {
-        (None, set_differs(&live.subnets, &subnets))
+        ),
+        None => (None, set_differs(&live.subnets, &subnets)),
     };
     GroupUpdate {
         launch: launch.map(|to| (live.launch_display(), to)),
@@ -430,6 +438,7 @@ pub fn diff(
             health_check_period: desired.health_check_period,
             availability_zones: desired.availability_zones.clone(),
             subnets: desired.subnets(),
+            subnet_names: desired.subnet_names.clone().unwrap_or_default(),
             load_balancers: desired.load_balancers.clone().unwrap_or_default(),
             termination_policies: desired.termination_policies.clone().unwrap_or_default(),
             tags: want_tags,
@@ -464,7 +473,11 @@ pub fn diff(
     }
     changes.extend(policies::diff(&desired.scaling_policies, &live.policies));
     // Launch configurations of ours that nothing will use once the group is updated.
-    let stale = launch::config::unused(live, launch.config_name());
+    let stale = if launch.owns_configs() {
+        launch::config::unused(live, launch.config_name())
+    } else {
+        Vec::new()
+    };
     if !stale.is_empty() {
         changes.push(C::DeleteLaunchConfigurations(stale));
     }

@@ -148,6 +148,8 @@ const CODES: ErrorCodes = ErrorCodes::new(
 /// The Auto Scaling group kind.
 pub struct AutoScalingGroup {
     client: aws_sdk_autoscaling::Client,
+    /// For `subnet_names`: subnets by their `Name` tag.
+    ec2: aws_sdk_ec2::Client,
     /// The launch templates, with the version cache.
     templates: launch::template::Templates,
 }
@@ -156,6 +158,7 @@ impl AutoScalingGroup {
     pub fn new(clients: &Clients) -> Self {
         AutoScalingGroup {
             client: clients.autoscaling.clone(),
+            ec2: clients.ec2.clone(),
             templates: launch::template::Templates::new(clients.ec2.clone()),
         }
     }

@@ -13,6 +13,7 @@ use super::{AutoScalingGroup, CODES};
 use crate::core::KindError;
 use crate::engine::{Observed, Scope};
 use crate::kinds::common::errors::Sent;
+use crate::kinds::common::names::{self, Named};
 
 /// The status of a group AWS is deleting.
 const DELETING: &str = "Delete in progress";
@@ -88,6 +89,22 @@ impl AutoScalingGroup {
             let spec = scope.desired.get(name);
             live.launch_configs = config::ours(name, live, spec, &lc_names, &lc_users);
         }
+        // `subnet_names` of the desired groups that exist: one DescribeSubnets for all.
+        let subnet_names: BTreeSet<String> = scope
+            .desired
+            .iter()
+            .filter(|(n, _)| out.contains_key(*n))
+            .flat_map(|(_, s)| s.subnet_names.iter().flatten().cloned())
+            .collect();
+        let named = names::ids_by_name(&self.ec2, Named::Subnet, &subnet_names).await?;
+        for (name, spec) in scope.desired.iter() {
+            if let (Some(want), Some(live)) = (&spec.subnet_names, out.get_mut(name)) {
+                live.named_subnets = want
+                    .iter()
+                    .map(|n| names::one(Named::Subnet, n, &named).ok())
+                    .collect::<Option<_>>();
+            }
+        }
         self.templates
             .observe(scope, &mut out, &template_users)
             .await?;
@@ -107,6 +124,7 @@ fn live_group(g: &asg::AutoScalingGroup) -> LiveAutoScalingGroup {
         health_check_type: g.health_check_type().map(String::from),
         health_check_period: g.health_check_grace_period(),
         availability_zones: g.availability_zones().iter().cloned().collect(),
+        named_subnets: None,
         subnets: g
             .vpc_zone_identifier()
             .unwrap_or_default()

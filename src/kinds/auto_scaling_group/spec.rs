@@ -73,6 +73,10 @@ pub struct AutoScalingGroupSpec {
     /// Subnet ids, as a list or Salt's comma-separated string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_zone_identifier: Option<CommaList>,
+    /// Subnets by their `Name` tag (Salt's `subnet_names`), resolved at every sweep; instead
+    /// of `vpc_zone_identifier`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_names: Option<Vec<String>>,
     pub min_size: i32,
     pub max_size: i32,
     /// Managed only when written.
@@ -329,8 +333,8 @@ pub fn validate(name: &str, spec: &AutoScalingGroupSpec) -> Vec<String> {
         (Some(_), Some(_)) => {
             p.push("launch_config, launch_template: write exactly one of them, not both".into())
         }
-        (None, None) => p.push(
-            "launch_config: required (or launch_template): what should the group launch?".into(),
+        (None, None) if spec.launch_config_name.is_none() => p.push(
+            "launch_config: required (or launch_template, or launch_config_name alone for an existing launch configuration): what should the group launch?".into(),
         ),
         _ => {}
     }
@@ -345,8 +349,15 @@ pub fn validate(name: &str, spec: &AutoScalingGroupSpec) -> Vec<String> {
             "launch_config_name: only with launch_config (name a launch template with launch_template.name)"
                 .to_string(),
         ),
-        (Some(n), None) if n.is_empty() || n.chars().count() > 246 => p.push(format!(
-            "launch_config_name: `{n}` must be 1 to 246 characters (converge appends `-<8 hex>`)"
+        (Some(n), None)
+            if spec.launch_config.is_some() && (n.is_empty() || n.chars().count() > 246) =>
+        {
+            p.push(format!(
+                "launch_config_name: `{n}` must be 1 to 246 characters (converge appends `-<8 hex>`)"
+            ))
+        }
+        (Some(n), None) if n.is_empty() || n.chars().count() > 255 => p.push(format!(
+            "launch_config_name: `{n}` must be 1 to 255 characters"
         )),
         (None, None) if spec.launch_config.is_some() && name.chars().count() > 246 => p.push(
             "launch_config_name: required for a group name over 246 characters (converge appends `-<8 hex>`)"
@@ -355,7 +366,17 @@ pub fn validate(name: &str, spec: &AutoScalingGroupSpec) -> Vec<String> {
         _ => {}
     }
     let subnets = spec.subnets();
-    if spec.availability_zones.is_empty() && subnets.is_empty() {
+    if spec.subnet_names.is_some() && !subnets.is_empty() {
+        p.push("subnet_names: write vpc_zone_identifier or subnet_names, not both".into());
+    }
+    if spec
+        .subnet_names
+        .as_ref()
+        .is_some_and(|n| n.is_empty() || n.iter().any(|x| x.trim().is_empty()))
+    {
+        p.push("subnet_names: at least one name, none empty".into());
+    }
+    if spec.availability_zones.is_empty() && subnets.is_empty() && spec.subnet_names.is_none() {
         p.push(
             "availability_zones: required (or vpc_zone_identifier): at least one zone or subnet"
                 .to_string(),

@@ -76,7 +76,9 @@ fn converged(name: &str, s: &AutoScalingGroupSpec, f: &Fixture) -> LiveAutoScali
     let c = f.ctx();
     let lc = match DesiredLaunch::of(&c, name, s).unwrap().unwrap() {
         DesiredLaunch::Config { name, .. } => name,
-        DesiredLaunch::Template { .. } => panic!("launch config expected"),
+        DesiredLaunch::Template { .. } | DesiredLaunch::Existing { .. } => {
+            panic!("launch config expected")
+        }
     };
     LiveAutoScalingGroup {
         arn: format!(
@@ -90,6 +92,7 @@ fn converged(name: &str, s: &AutoScalingGroupSpec, f: &Fixture) -> LiveAutoScali
         health_check_period: Some(300),
         availability_zones: s.availability_zones.iter().cloned().collect(),
         subnets: BTreeSet::new(),
+        named_subnets: None,
         load_balancers: s.load_balancers.iter().flatten().cloned().collect(),
         termination_policies: vec!["Default".into()],
         suspended_processes: s.suspended_processes.clone(),
@@ -236,7 +239,7 @@ fn the_launch_configuration_hash_is_stable_and_covers_every_resolved_field() {
         let c = f.ctx();
         match DesiredLaunch::of(&c, "g", s).unwrap().unwrap() {
             DesiredLaunch::Config { name, .. } => name,
-            DesiredLaunch::Template { .. } => unreachable!(),
+            DesiredLaunch::Template { .. } | DesiredLaunch::Existing { .. } => unreachable!(),
         }
     };
     let first = lc(&s, &f);
@@ -584,6 +587,7 @@ fn template_live(
         health_check_period: None,
         availability_zones: BTreeSet::from(["us-east-1a".into()]),
         subnets: BTreeSet::new(),
+        named_subnets: None,
         load_balancers: BTreeSet::new(),
         termination_policies: vec![],
         suspended_processes: BTreeSet::new(),
@@ -846,5 +850,65 @@ fn tags_are_checked_by_the_shared_rules_as_aws_counts_them() {
             "tags.aws:x: the `aws:` prefix is reserved by AWS",
             "tags.converge:managed-by: converge sets this tag itself (from --controller-id)",
         ]
+    );
+}
+
+#[test]
+fn subnet_names_compare_the_ids_this_sweep_resolved_and_leave_unresolved_ones_alone() {
+    let f = seed();
+    let s = spec(&SEED.replace(
+        "availability_zones:\n  - us-east-1a\n  - us-east-1d\n  - us-east-1e\n",
+        "subnet_names: [web-a]\n",
+    ));
+    assert!(
+        AutoScalingGroup::validate("g", &s).is_empty(),
+        "{:?}",
+        AutoScalingGroup::validate("g", &s)
+    );
+    let mut live = converged("g", &s, &f);
+    live.subnets = BTreeSet::from(["subnet-1".to_string()]);
+    live.named_subnets = Some(vec!["subnet-1".into()]);
+    assert!(AutoScalingGroup::diff(&f.ctx(), "g", &s, Some(&live))
+        .unwrap()
+        .is_empty());
+    live.named_subnets = Some(vec!["subnet-2".into()]);
+    let changes = AutoScalingGroup::diff(&f.ctx(), "g", &s, Some(&live)).unwrap();
+    let Some(AutoScalingGroupChange::UpdateGroup(u)) = changes.first() else {
+        panic!("{changes:?}")
+    };
+    assert_eq!(
+        u.subnets.as_ref().map(|x| x.1.clone()),
+        Some(vec!["subnet-2".to_string()])
+    );
+    live.named_subnets = None;
+    assert!(AutoScalingGroup::diff(&f.ctx(), "g", &s, Some(&live))
+        .unwrap()
+        .is_empty());
+    let created = AutoScalingGroup::diff(&f.ctx(), "g", &s, None).unwrap();
+    assert!(
+        created.iter().any(|c| matches!(c, AutoScalingGroupChange::CreateGroup(g) if g.subnet_names == ["web-a"] && g.subnets.is_empty())),
+        "{created:?}"
+    );
+}
+
+#[test]
+fn launch_config_name_alone_uses_an_existing_launch_configuration_as_it_is() {
+    let f = seed();
+    let s = spec("launch_config_name: made-by-salt\navailability_zones: [us-east-1a]\nmin_size: 0\nmax_size: 1\n");
+    assert!(
+        AutoScalingGroup::validate("g", &s).is_empty(),
+        "{:?}",
+        AutoScalingGroup::validate("g", &s)
+    );
+    let created = AutoScalingGroup::diff(&f.ctx(), "g", &s, None).unwrap();
+    assert!(
+        !created
+            .iter()
+            .any(|c| matches!(c, AutoScalingGroupChange::CreateLaunchConfiguration { .. })),
+        "{created:?}"
+    );
+    assert!(
+        created.iter().any(|c| matches!(c, AutoScalingGroupChange::CreateGroup(g) if g.launch == LaunchRef::Config("made-by-salt".into()))),
+        "{created:?}"
     );
 }

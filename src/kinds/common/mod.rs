@@ -2,7 +2,8 @@
 //! pages from the Tagging API ([`tagging`]), lenient
 //! YAML scalars ([`scalar`]), add/remove deltas of sets ([`delta`]), AWS error handling with
 //! each kind's codes declared as data ([`errors`]), the names and fact keys kinds refer to
-//! each other by ([`refs`]), field checks ([`validate`]), semantic JSON and IAM policy
+//! each other by ([`refs`]), VPCs and subnets by their `Name` tag ([`names`]), field checks
+//! ([`validate`]), semantic JSON and IAM policy
 //! comparison ([`json`], [`policy`]) and, for tests, diff-context fixtures (`fixtures`).
 //!
 //! A kind imports from here and from nowhere else in `kinds/`: no kind imports another.
@@ -12,6 +13,7 @@ pub mod errors;
 #[cfg(test)]
 pub mod fixtures;
 pub mod json;
+pub mod names;
 pub mod policy;
 pub mod refs;
 pub mod scalar;

@@ -11,18 +11,32 @@ use super::diff::{AttributesState, ListenerState, LoadBalancerChange as C};
 use super::{LoadBalancer, CODES};
 use crate::core::{KindError, Schema};
 use crate::kinds::common::errors::{unbuildable, Sent};
+use crate::kinds::common::names::{self, Named};
 
 /// Applies one change.
-pub async fn apply(client: &Client, name: &str, change: &C) -> Result<(), KindError> {
+pub async fn apply(
+    client: &Client,
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    change: &C,
+) -> Result<(), KindError> {
     match change {
         C::Create {
             scheme,
             availability_zones,
             subnets,
+            subnet_names,
             security_groups,
             listeners,
             tags,
         } => {
+            let named;
+            let subnets = if subnet_names.is_empty() {
+                subnets
+            } else {
+                named = names::resolve_all(ec2, Named::Subnet, subnet_names).await?;
+                &named
+            };
             let op = "CreateLoadBalancer";
             let listeners = sdk_listeners(listeners, op, name)?;
             let tags = sdk_tags(tags, op, name)?;

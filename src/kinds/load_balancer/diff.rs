@@ -114,6 +114,9 @@ pub struct LiveLoadBalancer {
     pub vpc_id: Option<String>,
     pub availability_zones: BTreeSet<String>,
     pub subnets: BTreeSet<String>,
+    /// When the desired spec names its subnets (`subnet_names`): their ids, when each name
+    /// resolved to exactly one subnet this sweep (else `None`: subnets are left alone).
+    pub named_subnets: Option<BTreeSet<String>>,
     pub security_groups: Vec<String>,
     /// elb_port → listener
     pub listeners: BTreeMap<i32, ListenerState>,
@@ -134,6 +137,8 @@ pub enum LoadBalancerChange {
         scheme: Option<String>,
         availability_zones: Vec<String>,
         subnets: Vec<String>,
+        /// Subnets by `Name` tag, resolved when the load balancer is created.
+        subnet_names: Vec<String>,
         /// Resolved ids; empty when `security_groups` is not written.
         security_groups: Vec<String>,
         listeners: Vec<ListenerState>,
@@ -194,6 +199,7 @@ impl Change for LoadBalancerChange {
                 scheme,
                 availability_zones,
                 subnets,
+                subnet_names,
                 security_groups,
                 listeners,
                 tags,
@@ -201,6 +207,7 @@ impl Change for LoadBalancerChange {
                 let lists = [
                     ("availability_zones", availability_zones),
                     ("subnets", subnets),
+                    ("subnet_names", subnet_names),
                     ("security_groups", security_groups),
                 ];
                 let lists = lists.into_iter().filter(|(_, v)| !v.is_empty());
@@ -428,6 +435,7 @@ pub fn diff(
             scheme: desired.scheme.clone(),
             availability_zones: zones.into_iter().collect(),
             subnets: subnets.into_iter().collect(),
+            subnet_names: desired.subnet_names.clone().unwrap_or_default(),
             security_groups: groups.unwrap_or_default(),
             listeners: listeners.into_values().collect(),
             tags: want_tags,
@@ -462,7 +470,11 @@ pub fn diff(
                     ),
                 );
             }
-            if desired.subnets.is_some() {
+            let subnets = match (&desired.subnet_names, &live.named_subnets) {
+                (None, _) => desired.subnets.is_some().then_some(subnets),
+                (Some(_), named) => named.clone(),
+            };
+            if let Some(subnets) = subnets {
                 changes.extend(Delta::between(&subnets, &live.subnets).adding_first(
                     |s| C::AttachSubnets(Vec::from_iter(s)),
                     |s| C::DetachSubnets(Vec::from_iter(s)),

@@ -79,12 +79,15 @@ const CODES: ErrorCodes = ErrorCodes::new(
 /// The classic load balancer kind.
 pub struct LoadBalancer {
     client: aws_sdk_elasticloadbalancing::Client,
+    /// For `subnet_names`: subnets by their `Name` tag.
+    ec2: aws_sdk_ec2::Client,
 }
 
 impl LoadBalancer {
     pub fn new(clients: &Clients) -> Self {
         LoadBalancer {
             client: clients.elb.clone(),
+            ec2: clients.ec2.clone(),
         }
     }
 }
@@ -118,7 +121,7 @@ impl Kind for LoadBalancer {
         &self,
         scope: &Scope<'_, LoadBalancerSpec>,
     ) -> Result<Observed<LiveLoadBalancer>, KindError> {
-        observe::observe(&self.client, scope).await
+        observe::observe(&self.client, &self.ec2, scope).await
     }
 
     fn owner(live: &LiveLoadBalancer) -> Option<&str> {
@@ -150,7 +153,7 @@ impl Kind for LoadBalancer {
         _live: Option<&LiveLoadBalancer>,
         change: &LoadBalancerChange,
     ) -> Result<(), KindError> {
-        apply::apply(&self.client, name, change).await
+        apply::apply(&self.client, &self.ec2, name, change).await
     }
 
     async fn delete(&self, name: &str, _live: &LiveLoadBalancer) -> Result<(), KindError> {

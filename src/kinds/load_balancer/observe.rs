@@ -15,6 +15,7 @@ use super::{LoadBalancerSpec, CODES};
 use crate::core::KindError;
 use crate::engine::{Observed, Scope};
 use crate::kinds::common::errors::Sent;
+use crate::kinds::common::names::{self, Named};
 use crate::kinds::common::tags::{self, Tags};
 
 /// `DescribeTags` takes at most this many names.
@@ -24,6 +25,7 @@ const TAG_BATCH: usize = 20;
 /// desired ones; one that vanishes between the reads is left out.
 pub async fn observe(
     client: &Client,
+    ec2: &aws_sdk_ec2::Client,
     scope: &Scope<'_, LoadBalancerSpec>,
 ) -> Result<Observed<LiveLoadBalancer>, KindError> {
     let descriptions: Vec<LoadBalancerDescription> = client
@@ -56,7 +58,24 @@ pub async fn observe(
         .map(|name| read_attributes(client, name))
         .buffer_unordered(8)
         .try_collect::<Vec<(String, Option<AttributesState>)>>();
-    let (tags, attributes) = tokio::join!(tags, attributes);
+    // `subnet_names` of the desired load balancers that exist: one DescribeSubnets for all.
+    let subnet_names: std::collections::BTreeSet<String> = scope
+        .desired
+        .iter()
+        .filter(|(n, _)| found.contains_key(*n))
+        .flat_map(|(_, s)| s.subnet_names.iter().flatten().cloned())
+        .collect();
+    let named = names::ids_by_name(ec2, Named::Subnet, &subnet_names);
+    let (tags, attributes, named) = tokio::join!(tags, attributes, named);
+    let named = named?;
+    for (name, spec) in scope.desired.iter() {
+        if let (Some(want), Some(lb)) = (&spec.subnet_names, found.get_mut(name)) {
+            lb.named_subnets = want
+                .iter()
+                .map(|n| names::one(Named::Subnet, n, &named).ok())
+                .collect::<Option<_>>();
+        }
+    }
     keep(&mut found, tags?.into_iter().flatten(), |lb, t| lb.tags = t);
     keep(&mut found, attributes?, |lb, a| lb.attributes = Some(a));
     Ok(found)
@@ -189,6 +208,7 @@ fn live_from_sdk(d: &LoadBalancerDescription) -> Option<(String, LiveLoadBalance
         vpc_id: d.vpc_id().map(String::from),
         availability_zones: d.availability_zones().iter().cloned().collect(),
         subnets: d.subnets().iter().cloned().collect(),
+        named_subnets: None,
         security_groups: d.security_groups().to_vec(),
         listeners,
         health_check: d.health_check().map(|h| HealthCheckState {

@@ -21,9 +21,12 @@ pub struct LoadBalancerSpec {
     /// Availability zones (exactly one of this and `subnets`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_zones: Option<Vec<String>>,
-    /// Subnet ids (exactly one of this and `availability_zones`).
+    /// Subnet ids (exactly one of this, `subnet_names` and `availability_zones`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnets: Option<Vec<String>>,
+    /// Subnets by their `Name` tag (Salt's `subnet_names`), resolved at every sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_names: Option<Vec<String>>,
     /// Security group names or `sg-` ids (a list, or a comma-separated string as Salt allows).
     /// Managed only when written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,15 +189,24 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 /// The checks beyond the schema; each message names its field.
 pub fn validate(spec: &LoadBalancerSpec) -> Vec<String> {
     let mut problems = Vec::new();
-    const ONE_OF: &str = "availability_zones, subnets: give exactly one of them";
-    match (&spec.availability_zones, &spec.subnets) {
-        (Some(_), Some(_)) => problems.push(format!("{ONE_OF}, not both")),
-        (None, None) => problems.push(ONE_OF.to_string()),
-        _ => {}
+    const ONE_OF: &str = "availability_zones, subnets, subnet_names: give exactly one of them";
+    let given = [
+        spec.availability_zones.is_some(),
+        spec.subnets.is_some(),
+        spec.subnet_names.is_some(),
+    ]
+    .iter()
+    .filter(|g| **g)
+    .count();
+    match given {
+        0 => problems.push(ONE_OF.to_string()),
+        1 => {}
+        _ => problems.push(format!("{ONE_OF}, not several")),
     }
     for (field, v) in [
         ("availability_zones", &spec.availability_zones),
         ("subnets", &spec.subnets),
+        ("subnet_names", &spec.subnet_names),
     ] {
         let Some(v) = v else { continue };
         if v.is_empty() {

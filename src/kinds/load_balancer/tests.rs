@@ -60,6 +60,7 @@ fn seed_live() -> LiveLoadBalancer {
         subnets: ["subnet-1", "subnet-2", "subnet-3"]
             .map(String::from)
             .into(),
+        named_subnets: None,
         security_groups: vec!["sg-default-elb".into()],
         listeners: [
             listener(80, "HTTP", 80, "HTTP"),
@@ -99,6 +100,7 @@ fn the_seed_load_balancer_is_created_then_given_its_health_check_and_attributes(
         scheme,
         availability_zones,
         subnets,
+        subnet_names: _,
         security_groups,
         listeners,
         tags,
@@ -242,6 +244,30 @@ fn zones_are_enabled_before_extra_ones_are_disabled_and_subnets_alike() {
             LoadBalancerChange::AttachSubnets(vec!["subnet-9".into()]),
             LoadBalancerChange::DetachSubnets(vec!["subnet-2".into(), "subnet-3".into()]),
         ]
+    );
+
+    // By name: the ids this sweep resolved; unresolved names leave the subnets alone.
+    let s = spec(&SEED.replace(
+        "availability_zones: [us-east-1a, us-east-1d, us-east-1e]",
+        "subnet_names: [web-a, web-b]",
+    ));
+    let mut live = seed_live();
+    live.named_subnets = Some(["subnet-1", "subnet-9"].map(String::from).into());
+    let changes = LoadBalancer::diff(&f.ctx(), "lb", &s, Some(&live)).unwrap();
+    assert_eq!(
+        changes,
+        vec![
+            LoadBalancerChange::AttachSubnets(vec!["subnet-9".into()]),
+            LoadBalancerChange::DetachSubnets(vec!["subnet-2".into(), "subnet-3".into()]),
+        ]
+    );
+    live.named_subnets = None;
+    let changes = LoadBalancer::diff(&f.ctx(), "lb", &s, Some(&live)).unwrap();
+    assert!(changes.is_empty(), "{changes:?}");
+    let created = LoadBalancer::diff(&f.ctx(), "lb", &s, None).unwrap();
+    assert!(
+        matches!(&created[0], LoadBalancerChange::Create { subnet_names, subnets, .. } if subnet_names == &["web-a", "web-b"] && subnets.is_empty()),
+        "{created:?}"
     );
 }
 
@@ -550,7 +576,7 @@ fn validation_names_the_field_at_fault() {
         &spec("availability_zones: [a]\nsubnets: [s]\nscheme: public\nlisteners:\n  - {elb_port: 443, instance_port: 80, elb_protocol: HTTPS, instance_protocol: TCP}\n  - {elb_port: 443, instance_port: 70000, elb_protocol: FTP}\n  - {elb_port: 80, instance_port: 80, elb_protocol: HTTP, certificate: 'arn:aws:iam::1:server-certificate/c'}\nhealth_check: {target: 'HTTP:80', interval: 5, timeout: 5, healthy_threshold: 11}\nattributes:\n  access_log: {enabled: true, s3_bucket_prefix: '/logs', emit_interval: 10}\n  connection_draining: {enabled: true, timeout: 0}\ncnames:\n  - {name: 'www.example.com', zone: example.org.}\ntags: {'aws:x': y}\n"),
     );
     for expected in [
-        "availability_zones, subnets: give exactly one",
+        "availability_zones, subnets, subnet_names: give exactly one",
         "subnets: `s` is not a subnet id",
         "scheme: `public`",
         "listeners[0].instance_protocol: a HTTPS listener forwards over HTTP or HTTPS, not TCP",

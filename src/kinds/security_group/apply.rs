@@ -9,6 +9,7 @@ use super::rules::Source;
 use super::{SecurityGroup, CODES, GROUP_NOT_FOUND};
 use crate::core::{ErrorClass, KindError, Schema};
 use crate::kinds::common::errors::{code_of, has_code, message_of, unobserved, Sent};
+use crate::kinds::common::names::{self, Named};
 use crate::kinds::common::tags::Tags;
 
 /// A create that found the group already there.
@@ -47,7 +48,11 @@ impl SecurityGroup {
                 deferred: _,
             } => {
                 let vpc_id = match vpc_name {
-                    Some(n) => Some(self.vpc_named(n).await?),
+                    Some(n) => {
+                        names::resolve_all(&self.client, Named::Vpc, std::slice::from_ref(n))
+                            .await?
+                            .pop()
+                    }
                     None => vpc_id.clone(),
                 };
                 let id = self.create(name, description, &vpc_id, tags).await?;
@@ -102,24 +107,6 @@ impl SecurityGroup {
             .send()
             .await
             .gone_ok(&CODES, "DeleteSecurityGroup", name)
-    }
-
-    /// The one VPC whose `Name` tag is `name`: none is retried (it may be created soon),
-    /// several is for the user to settle (`vpc_id`).
-    async fn vpc_named(&self, name: &str) -> Result<String, KindError> {
-        let names = std::collections::BTreeSet::from([name.to_string()]);
-        let found = self.vpcs_named(&names).await?;
-        match found.get(name).map(Vec::as_slice).unwrap_or_default() {
-            [id] => Ok(id.clone()),
-            [] => Err(KindError::retryable(format!(
-                "no VPC named `{name}` (tag Name) in this region yet"
-            ))),
-            ids => Err(KindError::terminal(format!(
-                "{} VPCs are named `{name}` ({}); write the one meant as vpc_id",
-                ids.len(),
-                ids.join(", ")
-            ))),
-        }
     }
 
     /// `CreateSecurityGroup` with its tags: the new group's id.

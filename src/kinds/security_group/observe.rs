@@ -11,6 +11,7 @@ use super::{SecurityGroup, CODES};
 use crate::core::KindError;
 use crate::engine::{Observed, Scope};
 use crate::kinds::common::errors::Sent;
+use crate::kinds::common::names::{self, Named};
 use crate::kinds::common::tags;
 
 impl SecurityGroup {
@@ -33,44 +34,6 @@ impl SecurityGroup {
             })
             .await
             .cloned()
-    }
-
-    /// The ids of the region's VPCs whose `Name` tag is each of `names` (Salt's `vpc_name`):
-    /// one `DescribeVpcs` for all of them.
-    pub(super) async fn vpcs_named(
-        &self,
-        names: &BTreeSet<String>,
-    ) -> Result<BTreeMap<String, Vec<String>>, KindError> {
-        let mut out: BTreeMap<String, Vec<String>> =
-            names.iter().map(|n| (n.clone(), Vec::new())).collect();
-        if names.is_empty() {
-            return Ok(out);
-        }
-        let found = self
-            .client
-            .describe_vpcs()
-            .filters(
-                Filter::builder()
-                    .name("tag:Name")
-                    .set_values(Some(names.iter().cloned().collect()))
-                    .build(),
-            )
-            .send()
-            .await
-            .or_fail(&CODES, "DescribeVpcs", "(VPCs by name)")?;
-        for v in found.vpcs() {
-            let name = v
-                .tags()
-                .iter()
-                .find(|t| t.key() == Some("Name"))
-                .and_then(|t| t.value());
-            if let (Some(name), Some(id)) = (name, v.vpc_id()) {
-                if let Some(ids) = out.get_mut(name) {
-                    ids.push(id.to_string());
-                }
-            }
-        }
-        Ok(out)
     }
 
     /// Every group of the region, by name: one paginated `DescribeSecurityGroups`.
@@ -104,7 +67,7 @@ impl SecurityGroup {
             .values()
             .filter_map(|s| s.vpc_name.clone())
             .collect();
-        let named = self.vpcs_named(&names).await?;
+        let named = names::ids_by_name(&self.client, Named::Vpc, &names).await?;
         let default_vpc = if need_default {
             self.default_vpc().await?
         } else {

@@ -183,6 +183,9 @@ pub enum DesiredLaunch {
         name: String,
         instance: ResolvedInstance,
     },
+    /// An existing launch configuration, named by `launch_config_name` alone (made by someone
+    /// else, e.g. Salt's `boto_lc`): used as it is, never created or deleted.
+    Existing { name: String },
     Template {
         name: String,
         instance: ResolvedInstance,
@@ -208,7 +211,10 @@ impl DesiredLaunch {
             return Ok(Some(DesiredLaunch::Config { name, instance }));
         }
         let Some(lt) = &spec.launch_template else {
-            return Ok(None);
+            return Ok(spec
+                .launch_config_name
+                .clone()
+                .map(|name| DesiredLaunch::Existing { name }));
         };
         let instance = resolve_instance(ctx, spec, &lt.0)?;
         Ok(Some(DesiredLaunch::Template {
@@ -221,15 +227,21 @@ impl DesiredLaunch {
     /// The launch configuration's name, for a launch configuration.
     pub fn config_name(&self) -> Option<&str> {
         match self {
-            DesiredLaunch::Config { name, .. } => Some(name),
+            DesiredLaunch::Config { name, .. } | DesiredLaunch::Existing { name } => Some(name),
             DesiredLaunch::Template { .. } => None,
         }
+    }
+
+    /// Whether converge makes (and cleans up) the group's launch configurations.
+    pub fn owns_configs(&self) -> bool {
+        !matches!(self, DesiredLaunch::Existing { .. })
     }
 
     /// Makes it from nothing (the launch configuration, or the template with its first
     /// version): the change, and what the group is then pointed at.
     pub fn create(&self, changes: &mut Vec<C>) -> LaunchRef {
         match self {
+            DesiredLaunch::Existing { name } => LaunchRef::Config(name.clone()),
             DesiredLaunch::Config { name, instance } => {
                 changes.push(C::CreateLaunchConfiguration {
                     name: name.clone(),
@@ -296,6 +308,9 @@ pub fn diff(
     changes: &mut Vec<C>,
 ) -> Option<LaunchRef> {
     match launch {
+        DesiredLaunch::Existing { name } => (live.launch_configuration.as_deref()
+            != Some(name.as_str()))
+        .then(|| LaunchRef::Config(name.clone())),
         DesiredLaunch::Config { name, .. } => {
             if live.launch_configuration.as_deref() == Some(name.as_str()) {
                 None
