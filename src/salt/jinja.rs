@@ -3,16 +3,18 @@
 //! On top of converge's template environment ([`crate::template::render`]):
 //! - `salt` as Salt has it: `salt['pillar.get'](key, default)` and `salt.pillar.get(...)` (keys
 //!   walk nested maps at `:`), `pillar.item`/`pillar.items`, `grains.get`/`grains.item`,
-//!   `grains.filter_by`, `config.get`/`config.option` (pillar, then grains), `environ.get` (the
+//!   `grains.filter_by`, `config.get`/`config.option` (grains, then pillar), `environ.get` (the
 //!   importer's own environment), `log.*` (nothing). Any other function (`cp.get_url`,
 //!   `mine.get`, `vault.*`, `sdb.*`, `boto_vpc.*`, …) needs a master or a minion: it returns a
 //!   marker ([`UNRESOLVED`]) the importer finds in the states that used it, reports with
 //!   file, line and state id, and does not convert; the rest of the file still converts.
-//! - `pillar`, `grains`, `opts` (empty), `saltenv` (`base`), `sls` as globals, so that files
+//! - `pillar`, `grains`, `opts` (empty), `saltenv` (`base`), `sls`, `tpldir`, `slspath`,
+//!   `tplfile` as globals, so that files
 //!   imported with `{% from 'map.jinja' import x with context %}` see them too.
 //! - Salt's statements `{% import_yaml 'f' as x %}`, `import_json`, `import_text` and
 //!   `{% load_yaml as x %}…{% endload %}` (`load_json`, `load_text`), rewritten into plain
-//!   Jinja on the same line (so errors keep their line).
+//!   Jinja with the same line breaks (so errors keep their line); `{% raw %}` and comments are
+//!   left as they are.
 //! - `{% import %}`, `{% from … import %}` and `{% include %}` of files under the file root
 //!   (`salt://` stripped; `./` and `../` relative to the including file), never outside it.
 //! - Salt's filters: `yaml`, `json`, `yaml_encode`, `yaml_dquote`, `yaml_squote`, `unique`,
@@ -246,9 +248,10 @@ fn call(
         "grains.get" | "grains.item" => get_in(&data.grains, 1),
         "grains.items" => Ok(from_json(data.grains.clone())),
         "config.get" | "config.option" => {
+            // Salt's order: the minion's options (none here), grains, then pillar.
             let k = key()?;
-            Ok(lookup(&data.pillar, &k)
-                .or_else(|| lookup(&data.grains, &k))
+            Ok(lookup(&data.grains, &k)
+                .or_else(|| lookup(&data.pillar, &k))
                 .map_or_else(|| default(1), from_json))
         }
         "environ.get" => {
@@ -321,10 +324,25 @@ pub fn environment(data: Arc<SaltData>, sls: &str, unresolved: Unresolved) -> En
     env.add_global("opts", JValue::from(BTreeMap::<String, JValue>::new()));
     env.add_global("saltenv", JValue::from("base"));
     env.add_global("sls", JValue::from(sls));
+    // Salt's path variables: `tpldir`/`slspath` (the file's directory under the root, `/`
+    // separated) and `tplfile`.
+    let dir = sls
+        .rsplit_once('.')
+        .map_or("", |(d, _)| d)
+        .replace('.', "/");
+    env.add_global("tpldir", JValue::from(dir.clone()));
+    env.add_global("slspath", JValue::from(dir));
+    env.add_global(
+        "tplfile",
+        JValue::from(format!("{}.sls", sls.replace('.', "/"))),
+    );
     let root = data.file_root.clone();
-    env.add_function("__salt_import", move |kind: String, path: String| {
-        import_file(&root, &kind, &path)
-    });
+    env.add_function(
+        "__salt_import",
+        move |state: &State, kind: String, path: String| {
+            import_file(&root, state.name(), &kind, &path)
+        },
+    );
     env.add_filter("load_yaml", |text: String| parse_text("yaml", &text));
     env.add_filter("load_json", |text: String| parse_text("json", &text));
     env.add_filter("load_text", |text: String| text);
@@ -402,13 +420,29 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// Whether `path` is under `root`, symlinks resolved (a path that does not exist is not).
 fn inside(root: &Path, path: &Path) -> bool {
-    normalize(path).starts_with(normalize(root))
+    match (std::fs::canonicalize(root), std::fs::canonicalize(path)) {
+        (Ok(root), Ok(path)) => path.starts_with(root),
+        _ => false,
+    }
 }
 
-/// `import_yaml`/`import_json`/`import_text` of a file under the root.
-fn import_file(root: &Path, kind: &str, name: &str) -> Result<JValue, Error> {
-    let path = PathBuf::from(join(root, name, &root.join("x").display().to_string()));
+/// The file root as the importer uses it: `.` for an empty path, made absolute (so that every
+/// containment check compares like with like).
+pub fn file_root(root: &Path) -> PathBuf {
+    let root = if root.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        root
+    };
+    std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf())
+}
+
+/// `import_yaml`/`import_json`/`import_text` of a file under the root (`./` and `../`
+/// relative to the template `parent` that imports it).
+fn import_file(root: &Path, parent: &str, kind: &str, name: &str) -> Result<JValue, Error> {
+    let path = PathBuf::from(join(root, name, parent));
     if !inside(root, &path) {
         return Err(Error::new(
             ErrorKind::InvalidOperation,
@@ -456,7 +490,20 @@ pub fn rewrite_statements(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut open: Vec<(String, String)> = Vec::new();
     let mut rest = text;
-    while let Some(start) = rest.find("{%") {
+    loop {
+        // The next tag or comment; `{% raw %}…{% endraw %}` and `{# … #}` are copied as they are.
+        let tag_at = rest.find("{%");
+        let comment_at = rest.find("{#");
+        let start = match (tag_at, comment_at) {
+            (Some(t), Some(c)) if c < t => {
+                let end = rest[c..].find("#}").map_or(rest.len(), |e| c + e + 2);
+                out.push_str(&rest[..end]);
+                rest = &rest[end..];
+                continue;
+            }
+            (Some(t), _) => t,
+            (None, _) => break,
+        };
         out.push_str(&rest[..start]);
         let Some(len) = rest[start..].find("%}") else {
             out.push_str(&rest[start..]);
@@ -475,22 +522,36 @@ pub fn rewrite_statements(text: &str) -> String {
             if tag.starts_with("{%-") { "{%-" } else { "{%" },
             if tag.ends_with("-%}") { "-%}" } else { "%}" },
         );
+        // A rewritten tag keeps the line breaks of the original (errors keep their lines).
+        let breaks = "\n".repeat(tag.matches('\n').count());
         match words.as_slice() {
-            [stmt, file @ .., "as", var] if stmt.starts_with("import_") && !file.is_empty() => {
+            ["raw"] => {
+                let end = rest
+                    .find("endraw")
+                    .and_then(|e| rest[e..].find("%}").map(|x| e + x + 2));
+                let end = end.unwrap_or(rest.len());
+                out.push_str(tag);
+                out.push_str(&rest[..end]);
+                rest = &rest[end..];
+            }
+            [stmt, file @ .., "as", var]
+                if matches!(*stmt, "import_yaml" | "import_json" | "import_text")
+                    && !file.is_empty() =>
+            {
                 let kind = &stmt["import_".len()..];
                 out.push_str(&format!(
-                    "{l} set {var} = __salt_import('{kind}', {}) {r}",
+                    "{l} set {var} = __salt_import('{kind}', {}) {r}{breaks}",
                     file.join(" ")
                 ));
             }
-            [stmt, "as", var] if stmt.starts_with("load_") => {
+            [stmt, "as", var] if matches!(*stmt, "load_yaml" | "load_json" | "load_text") => {
                 let kind = stmt["load_".len()..].to_string();
                 open.push((kind, var.to_string()));
-                out.push_str(&format!("{l} set {var} {r}"));
+                out.push_str(&format!("{l} set {var} {r}{breaks}"));
             }
             ["endload"] => match open.pop() {
                 Some((kind, var)) => out.push_str(&format!(
-                    "{l} endset %}}{{% set {var} = {var}|load_{kind} {r}"
+                    "{l} endset %}}{{% set {var} = {var}|load_{kind} {r}{breaks}"
                 )),
                 None => out.push_str(tag),
             },
@@ -582,5 +643,30 @@ mod tests {
             dir.path(),
         );
         assert!(out.contains("outside the file root"), "{out}");
+    }
+
+    #[test]
+    fn nothing_outside_the_root_is_read_and_rewrites_keep_line_breaks() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = file_root(dir.path());
+        for escape in [
+            "{% include '/etc/hostname' %}",
+            "{% import_text '/etc/hostname' as x %}{{ x }}",
+            "{% import_text 'salt:///etc/hostname' as x %}{{ x }}",
+        ] {
+            let (out, _) = render_with(escape, Value::Null, Value::Null, &root);
+            assert!(out.starts_with("ERROR"), "{escape} → {out}");
+        }
+        let rewritten = rewrite_statements("{% import_yaml\n 'a.yaml' as a %}\n{% raw %}{% import_yaml 'b' as b %}{% endraw %}{# {% load_yaml as c %} #}");
+        assert_eq!(rewritten.matches('\n').count(), 2, "{rewritten}");
+        assert!(
+            rewritten.contains("{% raw %}{% import_yaml 'b' as b %}{% endraw %}"),
+            "{rewritten}"
+        );
+        assert!(
+            rewritten.contains("{# {% load_yaml as c %} #}"),
+            "{rewritten}"
+        );
+        assert_eq!(file_root(Path::new("")), file_root(Path::new(".")));
     }
 }

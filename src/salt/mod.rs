@@ -293,16 +293,20 @@ struct Parsed {
 /// Imports the state files of `opts`, writing manifests below `opts.out`. A file that cannot
 /// be rendered or read is reported (nothing written for it) and the others still convert.
 pub fn import(opts: &ImportOptions) -> Result<Report, ImportError> {
+    // Absolute, so that sls names, relative includes and containment compare like with like.
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let inputs: Vec<PathBuf> = opts.inputs.iter().map(|p| canonical(p)).collect();
     let file_root = opts
         .file_root
         .clone()
-        .or_else(|| opts.inputs.iter().find(|p| p.is_dir()).cloned())
+        .or_else(|| inputs.iter().find(|p| p.is_dir()).cloned())
         .or_else(|| {
-            opts.inputs
+            inputs
                 .first()
                 .and_then(|f| f.parent().map(Path::to_path_buf))
         })
         .unwrap_or_else(|| PathBuf::from("."));
+    let file_root = jinja::file_root(&file_root);
     let mut report = Report::default();
     let grains = grains_of(opts)?;
     let mut pillar = Value::Object(Map::new());
@@ -327,7 +331,7 @@ pub fn import(opts: &ImportOptions) -> Result<Report, ImportError> {
 
     // 1. Every file rendered and read, following `include:`.
     let mut queue: VecDeque<PathBuf> = VecDeque::new();
-    for input in &opts.inputs {
+    for input in &inputs {
         if input.is_dir() {
             let mut files = Vec::new();
             sls_files(input, &mut files);
@@ -340,6 +344,7 @@ pub fn import(opts: &ImportOptions) -> Result<Report, ImportError> {
     let mut parsed = Vec::new();
     // sls → (its file as shown, its includes: line and sls).
     let mut graph: IncludeGraph = BTreeMap::new();
+    let mut by_sls: BTreeMap<String, String> = BTreeMap::new();
     while let Some(file) = queue.pop_front() {
         let sls = sls_name(&file_root, &file);
         let shown = file.display().to_string();
@@ -347,6 +352,14 @@ pub fn import(opts: &ImportOptions) -> Result<Report, ImportError> {
             file: shown.clone(),
             ..FileSummary::default()
         });
+        if let Some(first) = by_sls.insert(sls.clone(), shown.clone()) {
+            fail_file(
+                &mut report,
+                &shown,
+                format!("{shown}: its sls name `{sls}` is also {first}'s (their manifests would overwrite each other); give --file-root so that they differ"),
+            );
+            continue;
+        }
         match read_states(&file, &sls, &data) {
             Err(e) => fail_file(&mut report, &shown, e),
             Ok((p, includes)) => {
@@ -727,6 +740,10 @@ fn calls(body: &Value) -> Vec<((String, String), Vec<Value>)> {
 /// per-name overrides) makes several; otherwise the state's own (`name` defaulting to its id).
 fn expand_names(id: &str, args: Vec<Value>) -> Vec<(String, Vec<Value>)> {
     let names = args.iter().find_map(|a| a.get("names").cloned());
+    if names.as_ref().is_some_and(|n| !n.is_array()) {
+        // Kept: the conversion reports the `names` it cannot read.
+        return vec![(id.to_string(), args)];
+    }
     let rest: Vec<Value> = args
         .into_iter()
         .filter(|a| a.get("names").is_none())
@@ -740,11 +757,13 @@ fn expand_names(id: &str, args: Vec<Value>) -> Vec<(String, Vec<Value>)> {
     };
     names
         .into_iter()
-        .filter_map(|entry| {
+        .map(|entry| {
             let (name, overrides) = match entry {
                 Value::String(n) => (n, Vec::new()),
                 Value::Object(m) if m.len() == 1 => {
-                    let (n, o) = m.into_iter().next()?;
+                    let Some((n, o)) = m.into_iter().next() else {
+                        return (id.to_string(), vec![serde_json::json!({ "names": {} })]);
+                    };
                     let o = match o {
                         Value::Array(items) => items,
                         Value::Object(map) => map
@@ -755,7 +774,13 @@ fn expand_names(id: &str, args: Vec<Value>) -> Vec<(String, Vec<Value>)> {
                     };
                     (n, o)
                 }
-                _ => return None,
+                // Kept: the conversion reports the entry it cannot read.
+                other => {
+                    return (
+                        id.to_string(),
+                        vec![serde_json::json!({ "names": [other] })],
+                    )
+                }
             };
             let overridden: BTreeSet<String> = overrides
                 .iter()
@@ -772,7 +797,7 @@ fn expand_names(id: &str, args: Vec<Value>) -> Vec<(String, Vec<Value>)> {
                 .collect();
             args.push(serde_json::json!({ "name": name }));
             args.extend(overrides);
-            Some((name, args))
+            (name, args)
         })
         .collect()
 }
@@ -809,22 +834,30 @@ fn convert_states(
             ));
             continue;
         }
-        // A value from a function that needs a master or a minion.
-        let text = decl.body.to_string();
-        let needs: Vec<&String> = p
-            .unresolved
-            .iter()
-            .filter(|f| text.contains(&format!("{}({f})", jinja::UNRESOLVED)))
-            .collect();
-        if !needs.is_empty() {
+        // A value from a function that needs a master or a minion (in the id or the body,
+        // whatever filters it went through; from this file or from the pillar).
+        let text = format!("{} {}", decl.id, decl.body).to_lowercase();
+        if text.contains(jinja::UNRESOLVED) {
+            let mut needs: Vec<&String> = p
+                .unresolved
+                .iter()
+                .filter(|f| text.contains(&format!("{}({})", jinja::UNRESOLVED, f.to_lowercase())))
+                .collect();
+            if needs.is_empty() {
+                needs = p.unresolved.iter().collect();
+            }
             marked.extend(needs.iter().map(|s| s.to_string()));
-            report.not_converted.push(format!(
-                "{here}: uses {}, which need(s) a Salt master or minion; not converted",
+            let what = if needs.is_empty() {
+                "a value only a Salt master or minion can give (from the pillar)".to_string()
+            } else {
                 needs
                     .iter()
                     .map(|f| format!("salt['{f}']"))
                     .collect::<Vec<_>>()
                     .join(", ")
+            };
+            report.not_converted.push(format!(
+                "{here}: uses {what}, which need(s) a Salt master or minion; not converted"
             ));
             continue;
         }
@@ -854,6 +887,14 @@ fn convert_states(
             for (name, args) in expand_names(&decl.id, args) {
                 let args = from_pillar(m, args, ctx.pillar);
                 let args = with_launch_config(m, args, ctx, used_lcs);
+                if args.iter().any(|a| {
+                    a.get("launch_config").and_then(Value::as_str) == Some(jinja::UNRESOLVED)
+                }) {
+                    report.not_converted.push(format!(
+                        "{state}: its launch configuration (a boto_lc state) uses a value only a Salt master or minion can give; not converted"
+                    ));
+                    continue;
+                }
                 if let Some(manifest) = convert_state(m, &name, &state, args, report, notes) {
                     out.push(manifest);
                 }
@@ -873,7 +914,8 @@ fn convert_states(
 /// (`boto_elb_attributes` by default) under the inline `attributes`, `policies_from_pillars`
 /// under the inline `policies`, `scaling_policies_from_pillar` (`boto_asg_scaling_policies`)
 /// when no `scaling_policies` are written, `alarms_from_pillar` (`boto_elb_alarms`,
-/// `boto_asg_alarms`) as `alarms` (reported: not converted).
+/// `boto_asg_alarms`) as `alarms` (reported: not converted); and a `profile` that names a
+/// pillar key, for its region.
 fn from_pillar(m: &Module, args: Vec<Value>, pillar: &Value) -> Vec<Value> {
     let take = |args: &mut Vec<Value>, key: &str| -> Option<Value> {
         let i = args.iter().position(|a| a.get(key).is_some())?;
@@ -881,6 +923,16 @@ fn from_pillar(m: &Module, args: Vec<Value>, pillar: &Value) -> Vec<Value> {
     };
     let mut args = args;
     let get = |key: &Value| key.as_str().and_then(|k| jinja::lookup(pillar, k));
+    // `profile: name` names a pillar (or config) key holding the profile: read its region.
+    for a in args.iter_mut() {
+        if let Some(Value::String(key)) = a.get("profile").cloned() {
+            if let Some(Value::Object(p)) = jinja::lookup(pillar, &key) {
+                if let Some(r) = p.get("region") {
+                    a["profile"] = serde_json::json!({ "region": r, "from_pillar": key });
+                }
+            }
+        }
+    }
     let merge_under = |args: &mut Vec<Value>, field: &str, from: Option<Value>| {
         let Some(Value::Object(base)) = from else {
             return;
@@ -905,7 +957,18 @@ fn from_pillar(m: &Module, args: Vec<Value>, pillar: &Value) -> Vec<Value> {
                     args.push(serde_json::json!({ "alarms": alarms }));
                 }
             }
-            take(&mut args, "policies_from_pillar");
+            let key = take(&mut args, "policies_from_pillar")
+                .unwrap_or_else(|| "boto_elb_policies".into());
+            if let Some(p) = get(&key).filter(|p| {
+                !p.is_null()
+                    && p != &Value::Array(Vec::new())
+                    && p.as_object().is_none_or(|o| !o.is_empty())
+            }) {
+                // ELB policies do not convert: reported as the `policies` argument.
+                if args.iter().all(|a| a.get("policies").is_none()) {
+                    args.push(serde_json::json!({ "policies": p }));
+                }
+            }
         }
         "boto_asg" => {
             let key = take(&mut args, "scaling_policies_from_pillar")
@@ -924,17 +987,23 @@ fn from_pillar(m: &Module, args: Vec<Value>, pillar: &Value) -> Vec<Value> {
                 }
             }
         }
-        "boto_iam_role" => {
-            if let Some(Value::Array(keys)) = take(&mut args, "policies_from_pillars") {
-                let mut base = Map::new();
+        "boto_iam_role" => match take(&mut args, "policies_from_pillars") {
+            Some(Value::Array(keys)) => {
+                // Salt: each pillar key's policies, then the inline ones, by policy name.
+                let mut merged = Map::new();
                 for k in &keys {
                     if let Some(Value::Object(p)) = get(k) {
-                        base.extend(p);
+                        merged.extend(p);
                     }
                 }
-                merge_under(&mut args, "policies", Some(Value::Object(base)));
+                if let Some(Value::Object(inline)) = take(&mut args, "policies") {
+                    merged.extend(inline);
+                }
+                args.push(serde_json::json!({ "policies": merged }));
             }
-        }
+            Some(other) => args.push(serde_json::json!({ "policies_from_pillars": other })),
+            None => {}
+        },
         _ => {}
     }
     args
@@ -960,6 +1029,15 @@ fn with_launch_config(
     };
     if let Some((_, lc_args)) = ctx.launch_configs.get(&lc) {
         used.insert(lc.clone());
+        if lc_args
+            .iter()
+            .any(|a| a.to_string().to_lowercase().contains(jinja::UNRESOLVED))
+        {
+            // Its value came from a master or minion: the group is not converted either
+            // (its own state reports the launch configuration).
+            args.push(serde_json::json!({ "launch_config": jinja::UNRESOLVED }));
+            return args;
+        }
         let config: Vec<Value> = lc_args
             .iter()
             .filter(|a| {
@@ -988,6 +1066,7 @@ fn convert_state(
 ) -> Option<Manifest> {
     let mut name = id.to_string();
     let mut region = None;
+    let mut profile_region = None;
     let mut spec = Map::new();
     let mut ok = true;
     let mut note = |text: String| {
@@ -1012,12 +1091,24 @@ fn convert_state(
                         ok = false;
                     }
                 },
-                "profile" => note(match &value {
-                    Value::String(p) => format!(
-                        "`profile: {p}` (a Salt credentials profile) → run converge with AWS credentials for it, e.g. AWS_PROFILE={p} (credentials never go in manifests)"
-                    ),
-                    _ => "`profile` with inline credentials → give converge credentials through the AWS configuration chain (environment, AWS_PROFILE, instance role); they never go in manifests".to_string(),
-                }),
+                "profile" => {
+                    // A profile's region (inline, or in the pillar key it names) is the
+                    // resource's shard, unless the state writes its own.
+                    if let Some(r) = value.get("region").and_then(Value::as_str) {
+                        profile_region = Some(r.to_string());
+                    }
+                    let named = value
+                        .get("from_pillar")
+                        .and_then(Value::as_str)
+                        .or(value.as_str())
+                        .map(String::from);
+                    note(match named {
+                        Some(p) => format!(
+                            "`profile: {p}` (a Salt credentials profile) → run converge with AWS credentials for it, e.g. AWS_PROFILE={p} (credentials never go in manifests)"
+                        ),
+                        None => "`profile` with inline credentials → give converge credentials through the AWS configuration chain (environment, AWS_PROFILE, instance role); they never go in manifests".to_string(),
+                    })
+                }
                 "region" => match value.as_str() {
                     Some(r) => region = Some(r.to_string()),
                     None => {
@@ -1092,6 +1183,7 @@ fn convert_state(
         ));
         return None;
     }
+    let region = region.or(profile_region);
     // Salt takes the instance profile inside `launch_config`; converge's group has it.
     if m.kind == "AutoScalingGroup" {
         hoist_instance_profile(&mut spec);
@@ -1529,5 +1621,70 @@ mod tests {
         );
         let q = std::fs::read_to_string(dir.path().join("out/app/queue.yaml")).unwrap();
         assert!(q.contains("  tags:\n    owner: ops\n"), "{q}");
+    }
+
+    #[test]
+    fn a_profile_s_region_is_the_shard_whether_inline_or_in_the_pillar() {
+        let (report, dir) = run(
+            "a:\n  boto_sqs.present:\n    - profile: prod\nb:\n  boto_sqs.present:\n    - profile: {region: us-west-2, keyid: K, key: S}\nc:\n  boto_sqs.present:\n    - profile: prod\n    - region: us-east-2\n",
+            Some("prod: {region: eu-west-1, keyid: K, key: S}\n"),
+        );
+        assert!(
+            report.not_converted.is_empty(),
+            "{:?}",
+            report.not_converted
+        );
+        let q = std::fs::read_to_string(dir.path().join("out/app/queue.yaml")).unwrap();
+        assert!(q.contains("name: a\n  region: eu-west-1\n"), "{q}");
+        assert!(q.contains("name: b\n  region: us-west-2\n"), "{q}");
+        assert!(
+            q.contains("name: c\n  region: us-east-2\n"),
+            "the state's own region wins: {q}"
+        );
+        assert!(
+            !q.contains("keyid") && !q.contains(": S\n"),
+            "credentials never written: {q}"
+        );
+        assert!(
+            report.notes.join("\n").contains("AWS_PROFILE=prod"),
+            "{:?}",
+            report.notes
+        );
+    }
+
+    #[test]
+    fn master_values_anywhere_and_colliding_sls_names_are_reported_not_written() {
+        let (report, dir) = import_tree(
+            &[(
+                "app.sls",
+                "lc:\n  boto_lc.present:\n    - image_id: {{ salt['boto_ec2.find_images'](ami_name='x')|upper }}\ngroup:\n  boto_asg.present:\n    - launch_config_name: lc\n    - availability_zones: [us-east-1a]\n    - min_size: 0\n    - max_size: 1\n{{ salt['mine.get']('x') }}:\n  boto_sqs.present: []\n",
+            )],
+            None,
+        );
+        let all = report.not_converted.join("\n");
+        assert!(all.contains("state \"lc\""), "{all}");
+        assert!(
+            all.contains("state \"group\" (boto_asg.present): its launch configuration (a boto_lc state) uses a value only a Salt master"),
+            "the group using that lc: {all}"
+        );
+        assert!(all.contains("salt['mine.get']"), "{all}");
+        assert_eq!(report.converted, 0, "{all}");
+        assert!(!dir.path().join("out/app").exists());
+
+        let a = dir.path().join("web/init.sls");
+        let b = dir.path().join("db/init.sls");
+        for f in [&a, &b] {
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, "q:\n  boto_sqs.present: []\n").unwrap();
+        }
+        let report = import(&ImportOptions {
+            inputs: vec![a, b],
+            out: dir.path().join("out2"),
+            ..ImportOptions::default()
+        })
+        .unwrap();
+        let all = report.not_converted.join("\n");
+        assert!(all.contains("its sls name `init` is also"), "{all}");
+        assert_eq!(report.converted, 1, "{all}");
     }
 }

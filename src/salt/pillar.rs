@@ -35,6 +35,7 @@ pub struct Built {
 
 /// Builds the pillar of `minion` from `root`'s top file (environment `base`).
 pub fn build(root: &Path, minion: &Minion) -> Result<Built, String> {
+    let root = &jinja::file_root(root);
     let top_path = root.join("top.sls");
     let top: Option<BTreeMap<String, Ordered<String>>> =
         render_yaml(root, &top_path, &minion.grains)?;
@@ -130,6 +131,13 @@ fn add_file(root: &Path, sls: &str, minion: &Minion, built: &mut Built, stack: &
 
 /// `a.b` → `root/a/b.sls` or `root/a/b/init.sls`.
 pub fn sls_path(root: &Path, sls: &str) -> Option<PathBuf> {
+    // A name is dotted words: never a path of its own (`/x`, `a/../b`) or an empty part.
+    if sls
+        .split('.')
+        .any(|p| p.is_empty() || p.contains(['/', '\\']))
+    {
+        return None;
+    }
     let rel: PathBuf = sls.split('.').collect();
     let file = root.join(&rel).with_extension("sls");
     if file.is_file() {
@@ -168,7 +176,17 @@ fn render_yaml<T: serde::de::DeserializeOwned>(
         grains: grains.clone(),
         file_root: root.to_path_buf(),
     });
-    let (rendered, _) = jinja::render_file(data, "", path)?;
+    let (rendered, unresolved) = jinja::render_file(data, "", path)?;
+    if !unresolved.is_empty() {
+        return Err(format!(
+            "{shown}: calls {}, which need(s) a Salt master or minion; this pillar file is left out",
+            unresolved
+                .iter()
+                .map(|f| format!("salt['{f}']"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     serde_saphyr::from_str_with_options(&rendered.text, yaml_options())
         .map_err(|e| format!("{shown}: {}", e.without_snippet()))
 }

@@ -312,11 +312,13 @@ pub(super) fn diff(
     // Another VPC's group of the same name is not this one: report, touch nothing.
     let vpc_differs = match (&desired.vpc_id, &desired.vpc_name) {
         (Some(v), _) => live.vpc_id.as_deref() != Some(v.as_str()),
-        (None, Some(_)) => !live
-            .named_vpcs
-            .iter()
-            .flatten()
-            .any(|id| live.vpc_id.as_deref() == Some(id.as_str())),
+        // A name that resolves to no VPC this sweep tells nothing: the group is left in its VPC.
+        (None, Some(_)) => live.named_vpcs.as_ref().is_some_and(|ids| {
+            !ids.is_empty()
+                && !ids
+                    .iter()
+                    .any(|id| live.vpc_id.as_deref() == Some(id.as_str()))
+        }),
         (None, None) => !live.in_default_vpc,
     };
     if vpc_differs {
