@@ -63,6 +63,86 @@ pub enum Command {
     /// The DynamoDB table of `run --lease-table` (high availability).
     #[command(name = "lease-table", subcommand)]
     LeaseTable(LeaseTableCommand),
+    /// On the instances: deploy a service's artifacts from S3 (`run`), and publish them from
+    /// CI (`publish`).
+    #[command(subcommand)]
+    Node(NodeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Upload FILE.tar.gz to s3://BUCKET/deploy/SERVICE/<id>.tar.gz, then point the
+    /// service's marker (deploy/SERVICE/current) at it; prints the artifact id.
+    Publish(NodePublishArgs),
+    /// Deploy what the markers of `base` and the service name, as the reference article's
+    /// deployer: link `next`, pre-release hooks, the configuration command, switch `current`
+    /// atomically, post-release hooks; then register with the load balancer. With --once,
+    /// exit 0 only when the service's `current` is its marker's artifact.
+    Run(NodeRunArgs),
+}
+
+/// Where a command's AWS calls go (commands without the controller's full AWS flags).
+#[derive(Debug, Args, Clone)]
+pub struct EndpointArgs {
+    /// AWS endpoint URL (e.g. a local moto).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS region. Default: the standard AWS config chain.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct NodePublishArgs {
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: String,
+    #[arg(long, value_name = "SERVICE")]
+    pub service: String,
+    #[arg(value_name = "FILE.tar.gz")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub aws: EndpointArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct NodeRunArgs {
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: String,
+    /// The service (default: from --grains, or the hostname, by the naming convention).
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// The node's name for its grains (default: the hostname), e.g. myapp-testing-useast1-898900.
+    #[arg(long, value_name = "NAME")]
+    pub grains: Option<String>,
+    /// Where releases live: <root>/base and <root>/<service>.
+    #[arg(long, value_name = "DIR", default_value = "/srv")]
+    pub root: PathBuf,
+    /// The configuration step, run in the release directory with the grains in its environment.
+    #[arg(long, value_name = "CMD", default_value = "salt-call state.highstate")]
+    pub configure: String,
+    /// The classic ELB to join after the first good deployment (default: the cluster name,
+    /// when --instance-id is given).
+    #[arg(long, value_name = "NAME")]
+    pub load_balancer: Option<String>,
+    /// This instance's id (registration needs it).
+    #[arg(long, value_name = "ID")]
+    pub instance_id: Option<String>,
+    /// Deploy what the markers name, then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// How often the markers are read.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Bound on each hook and on the configuration step.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub hook_timeout: Duration,
+    /// Releases kept per service.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub keep: usize,
+    #[command(flatten)]
+    pub aws: EndpointArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,12 +157,8 @@ pub struct LeaseTableArgs {
     /// The table's name.
     #[arg(long, value_name = "TABLE")]
     pub table: String,
-    /// AWS endpoint URL (e.g. a local moto).
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
-    /// AWS region. Default: the standard AWS config chain.
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
+    #[command(flatten)]
+    pub aws: EndpointArgs,
 }
 
 /// High availability: replicas share the shards through leases in DynamoDB.

@@ -31,6 +31,7 @@ pub mod kinds;
 pub mod lease;
 pub mod mem;
 pub mod metrics;
+pub mod node;
 pub mod plan;
 pub mod salt;
 pub mod status_view;

@@ -105,6 +105,144 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::LeaseTable(converge::cli::LeaseTableCommand::Create(a)) => {
             lease_table_create(&a).await
         }
+        Command::Node(converge::cli::NodeCommand::Publish(a)) => node_publish(&a).await,
+        Command::Node(converge::cli::NodeCommand::Run(a)) => {
+            init_logging(&a.log, "info");
+            node_run(&a).await
+        }
+    }
+}
+
+/// The node's clients (S3 path-style, which emulators need, whenever an endpoint is given).
+async fn node_clients(a: &converge::cli::EndpointArgs) -> converge::node::NodeClients {
+    let opts = AwsOptions {
+        endpoint_url: a.endpoint_url.clone(),
+        region: a.region.clone(),
+        max_attempts: 3,
+        call_timeout: Duration::from_secs(300),
+        attempt_timeout: Duration::from_secs(120),
+        rate_limits: aws::pacing::RateLimits::default(),
+        adaptive_retry: false,
+    };
+    let base = aws::base_config(&opts, None).await;
+    let s3 = aws_sdk_s3::config::Builder::from(&base)
+        .force_path_style(a.endpoint_url.is_some())
+        .build();
+    converge::node::NodeClients {
+        s3: aws_sdk_s3::Client::from_conf(s3),
+        elb: aws_sdk_elasticloadbalancing::Client::new(&base),
+    }
+}
+
+/// `converge node publish`.
+async fn node_publish(a: &converge::cli::NodePublishArgs) -> anyhow::Result<ExitCode> {
+    let clients = node_clients(&a.aws).await;
+    match converge::node::publish(&clients.s3, &a.bucket, &a.service, &a.file).await {
+        Ok(id) => {
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("converge: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `converge node run`: a pass (--once), or passes every --poll-interval until SIGTERM, which
+/// deregisters the instance first.
+async fn node_run(a: &converge::cli::NodeRunArgs) -> anyhow::Result<ExitCode> {
+    let name = a.grains.clone().unwrap_or_else(converge::lease::hostname);
+    let grains = converge::template::naming::parse_name(&name).ok();
+    let Some(service) = a
+        .service
+        .clone()
+        .or_else(|| grains.as_ref().map(|g| g.service_name.clone()))
+    else {
+        eprintln!("converge: `{name}` does not follow the naming convention: give --service (or --grains NAME)");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    };
+    let mut env = Vec::new();
+    if let Some(g) = &grains {
+        if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(g.salt_grains()) {
+            for (k, v) in m {
+                env.push((
+                    format!("CONVERGE_{}", k.to_uppercase()),
+                    v.as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+    }
+    env.push(("CONVERGE_SERVICE".into(), service.clone()));
+    let load_balancer = a
+        .load_balancer
+        .clone()
+        .or_else(|| grains.as_ref().map(|g| g.cluster_name.clone()));
+    let opts = converge::node::NodeOptions {
+        bucket: a.bucket.clone(),
+        service,
+        root: a.root.clone(),
+        configure: a.configure.clone(),
+        env,
+        hook_timeout: a.hook_timeout,
+        keep: a.keep.max(1),
+        load_balancer: load_balancer.filter(|_| a.instance_id.is_some()),
+        instance_id: a.instance_id.clone(),
+    };
+    let clients = node_clients(&a.aws).await;
+    let mut registered = false;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let started = std::time::Instant::now();
+        let result = converge::node::pass(&clients, &opts).await;
+        match &result {
+            Ok(outcome) => {
+                tracing::info!(?outcome, took = ?started.elapsed(), "node pass");
+                backoff = Duration::from_secs(1);
+                if let (false, Some(lb), Some(id)) =
+                    (registered, &opts.load_balancer, &opts.instance_id)
+                {
+                    match converge::node::membership(&clients, lb, id, true).await {
+                        Ok(()) => {
+                            registered = true;
+                            tracing::info!(load_balancer = %lb, instance = %id, "registered after a good deployment");
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot register yet"),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "deployment failed; current left as it was")
+            }
+        }
+        if a.once {
+            return Ok(match result {
+                Ok(_) if opts.load_balancer.is_none() || registered => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("converge: {e}");
+                    ExitCode::FAILURE
+                }
+            });
+        }
+        let wait = if result.is_ok() {
+            a.poll_interval
+        } else {
+            backoff
+        };
+        backoff = (backoff * 2).min(Duration::from_secs(300));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wait_for_signal() => {
+                if let (true, Some(lb), Some(id)) = (registered, &opts.load_balancer, &opts.instance_id) {
+                    if let Err(e) = converge::node::membership(&clients, lb, id, false).await {
+                        tracing::warn!(error = %e, "cannot deregister");
+                    }
+                }
+                tracing::info!("stopped");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
     }
 }
 
@@ -527,8 +665,8 @@ fn lease_table(
 /// `converge lease-table create`.
 async fn lease_table_create(a: &converge::cli::LeaseTableArgs) -> anyhow::Result<ExitCode> {
     let opts = AwsOptions {
-        endpoint_url: a.endpoint_url.clone(),
-        region: a.region.clone(),
+        endpoint_url: a.aws.endpoint_url.clone(),
+        region: a.aws.region.clone(),
         max_attempts: 3,
         call_timeout: Duration::from_secs(60),
         attempt_timeout: Duration::from_secs(20),

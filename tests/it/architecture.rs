@@ -17,6 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("metrics", &[]),
     ("mem", &[]),
     ("status_view", &[]),
+    ("node", &[]),
     ("template", &["core"]),
     ("desired", &["core", "template", "metrics", "mem"]),
     ("engine", &["core", "metrics"]),

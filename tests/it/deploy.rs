@@ -76,11 +76,17 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
 /// (verify requires the command to exist).
 #[test]
 fn the_systemd_unit_passes_systemd_analyze_verify_with_no_unknown_keys() {
+    for unit in ["converge.service", "converge-node.service"] {
+        verify_unit(unit);
+    }
+}
+
+fn verify_unit(unit: &str) {
     let out = {
         let _one_at_a_time = APT.lock().unwrap_or_else(|e| e.into_inner());
         Command::new(repo_file("scripts/systemd-verify"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .arg(repo_file("deploy/systemd/converge.service"))
+            .arg(repo_file(&format!("deploy/systemd/{unit}")))
             .arg(env!("CARGO_BIN_EXE_converge"))
             .output()
             .expect("run scripts/systemd-verify")

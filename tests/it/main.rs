@@ -20,6 +20,7 @@
 //! - `faults`: reliability under AWS faults, through the fault proxy (`common::faults`).
 //! - `leases`: high availability: replicas sharing shards through DynamoDB leases, fenced.
 //! - `hostile_input`: broken and hostile desired state, resource bombs, loader fuzzing.
+//! - `node`: `converge node publish` and `node run` against moto's S3 and ELB.
 
 mod common;
 
@@ -36,6 +37,7 @@ mod import_sls;
 mod leases;
 mod load_balancers;
 mod metric_alarms;
+mod node;
 mod queues;
 mod reference_stack;
 mod salt_trees;
