@@ -76,15 +76,23 @@ const HOOKS: &[(&str, &str, bool)] = &[
     ),
 ];
 
-#[tokio::test]
-async fn an_artifact_deploys_in_the_article_s_order_and_joins_the_load_balancer() {
+/// What a node needs around it: a bucket, an instance, and the load balancer it joins.
+struct Stage {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    elb: aws_sdk_elasticloadbalancing::Client,
+    lb: String,
+    instance: String,
+}
+
+async fn stage(what: &str) -> Stage {
     let sdk = sdk_config(AREA);
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)
             .build(),
     );
-    let bucket = unique("artifacts").to_lowercase();
+    let bucket = unique(what).to_lowercase();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     // The load balancer and the instance, as the reference stack and the group make them.
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
@@ -117,6 +125,24 @@ async fn an_artifact_deploys_in_the_article_s_order_and_joins_the_load_balancer(
         .send()
         .await
         .unwrap();
+    Stage {
+        s3,
+        bucket,
+        elb,
+        lb,
+        instance,
+    }
+}
+
+#[tokio::test]
+async fn an_artifact_deploys_in_the_article_s_order_and_joins_the_load_balancer() {
+    let Stage {
+        s3,
+        bucket,
+        elb,
+        lb,
+        instance,
+    } = stage("artifacts").await;
 
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("srv");
@@ -255,4 +281,119 @@ async fn an_artifact_deploys_in_the_article_s_order_and_joins_the_load_balancer(
         stderr(&out)
     );
     assert_eq!(std::fs::read_link(&current).unwrap(), release);
+}
+
+/// `converge node run` as a service: a new artifact published while it runs is deployed within
+/// the poll interval, `current` never reads as missing meanwhile, and SIGTERM deregisters the
+/// instance before the node exits.
+#[tokio::test]
+async fn a_running_node_follows_the_marker_and_leaves_its_load_balancer_on_sigterm() {
+    let Stage {
+        bucket,
+        elb,
+        lb,
+        instance,
+        ..
+    } = stage("running").await;
+    let members = || {
+        let elb = elb.clone();
+        let lb = lb.clone();
+        async move {
+            elb.describe_load_balancers()
+                .load_balancer_names(lb)
+                .send()
+                .await
+                .unwrap()
+                .load_balancer_descriptions()[0]
+                .instances()
+                .iter()
+                .filter_map(|i| i.instance_id().map(String::from))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("srv");
+    let log = work.path().join("steps.log");
+    let v1 = artifact(work.path(), "v1", &[("app.txt", "v1\n", false)]);
+    publish(&bucket, &v1, &log);
+    let mut cmd = Command::new(converge_bin());
+    aws_env(&mut cmd)
+        .args(["node", "run", "--bucket", &bucket, "--service", "myapp"])
+        .arg("--root")
+        .arg(&root)
+        .args(["--configure", "true", "--poll-interval", "1s"])
+        .args(["--load-balancer", &lb, "--instance-id", &instance])
+        .args(["--endpoint-url", &moto(AREA).endpoint])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let current = root.join("myapp/current");
+    let app = current.join("app.txt");
+    let wait = |what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !cond() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait("v1", &|| {
+        std::fs::read_to_string(&app).ok().as_deref() == Some("v1\n")
+    });
+    let registered = {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let m = members().await;
+            if m == vec![instance.clone()] || std::time::Instant::now() > deadline {
+                break m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    assert_eq!(registered, vec![instance.clone()]);
+
+    // A reader that reads `current` all the time while v2 is deployed.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (stop, app) = (stop.clone(), app.clone());
+        std::thread::spawn(move || {
+            let mut misses = 0;
+            let mut seen = std::collections::BTreeSet::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match std::fs::read_to_string(&app) {
+                    Ok(t) => {
+                        seen.insert(t);
+                    }
+                    Err(_) => misses += 1,
+                }
+            }
+            (misses, seen)
+        })
+    };
+    let v2 = artifact(work.path(), "v2", &[("app.txt", "v2\n", false)]);
+    publish(&bucket, &v2, &log);
+    wait("v2 within the poll interval", &|| {
+        std::fs::read_to_string(&app).ok().as_deref() == Some("v2\n")
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (misses, seen) = reader.join().unwrap();
+    assert_eq!(
+        misses, 0,
+        "current was missing or half-switched for a reader"
+    );
+    assert!(
+        seen.contains("v2\n") && seen.iter().all(|t| t == "v1\n" || t == "v2\n"),
+        "a reader saw the old release or the new one, never anything else: {seen:?}"
+    );
+
+    // SIGTERM: deregistered before the node exits.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(members().await.is_empty(), "deregistered on SIGTERM");
 }
