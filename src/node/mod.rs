@@ -91,34 +91,46 @@ pub async fn publish(
         size: bytes.len() as u64,
         published_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
     };
-    s3.put_object()
-        .bucket(bucket)
-        .key(artifact::artifact_key(service, &id))
-        .body(bytes.into())
-        .send()
-        .await
-        .map_err(|e| {
-            s3_error(
-                "PutObject (artifact)",
-                aws_sdk_s3::error::DisplayErrorContext(e),
-            )
-        })?;
+    let artifact_key = artifact::artifact_key(service, &id);
+    put(s3, bucket, &artifact_key, bytes, None, "the artifact").await?;
     // The marker moves only once the artifact is in place.
     let text = serde_json::to_vec(&marker).map_err(|e| NodeError::Io(e.to_string()))?;
+    let marker_key = artifact::marker_key(service);
+    put(
+        s3,
+        bucket,
+        &marker_key,
+        text,
+        Some("application/json"),
+        "the marker",
+    )
+    .await?;
+    Ok(id)
+}
+
+/// `PutObject` of `body` at `key`.
+async fn put(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    content_type: Option<&str>,
+    what: &str,
+) -> Result<(), NodeError> {
     s3.put_object()
         .bucket(bucket)
-        .key(artifact::marker_key(service))
-        .content_type("application/json")
-        .body(text.into())
+        .key(key)
+        .set_content_type(content_type.map(String::from))
+        .body(body.into())
         .send()
         .await
+        .map(drop)
         .map_err(|e| {
             s3_error(
-                "PutObject (marker)",
+                &format!("PutObject s3://{bucket}/{key} ({what})"),
                 aws_sdk_s3::error::DisplayErrorContext(e),
             )
-        })?;
-    Ok(id)
+        })
 }
 
 /// The marker of `service`; `None` when it has none.
