@@ -507,6 +507,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grain_is_key_equals_value() {
+        assert_eq!(
+            parse_grain("role=web").unwrap(),
+            ("role".into(), "web".into())
+        );
+        assert_eq!(parse_grain("k=a=b").unwrap(), ("k".into(), "a=b".into()));
+        for bad in ["role", "=web", ""] {
+            assert!(
+                parse_grain(bad).unwrap_err().contains("is not key=value"),
+                "{bad}"
+            );
+        }
+    }
     use clap::CommandFactory;
 
     #[test]

@@ -171,4 +171,15 @@ mod tests {
         assert_eq!(e.0, 1);
         assert!(e.1.contains("16 characters"));
     }
+
+    #[test]
+    fn a_missing_or_empty_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = Auth::load(&dir.path().join("nope")).unwrap_err();
+        assert!(missing.to_string().contains("cannot read"), "{missing}");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "# nothing yet\n").unwrap();
+        let e = Auth::load(&empty).unwrap_err();
+        assert!(e.to_string().contains("no credential"), "{e}");
+    }
 }

@@ -366,4 +366,23 @@ mod tests {
         assert_eq!(resolve_relative("a.b.c", false, "..x"), "a.x");
         assert_eq!(resolve_relative("a.b", false, "z.y"), "z.y");
     }
+
+    #[test]
+    fn a_pillar_root_without_a_usable_top_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(build(dir.path(), &minion())
+            .unwrap_err()
+            .contains("top.sls"));
+        std::fs::write(dir.path().join("top.sls"), "prod:\n  '*': [x]\n").unwrap();
+        assert!(build(dir.path(), &minion())
+            .unwrap_err()
+            .contains("no `base` environment"));
+        std::fs::write(dir.path().join("top.sls"), "base:\n  '*': [missing]\n").unwrap();
+        let built = build(dir.path(), &minion()).unwrap();
+        assert!(
+            built.problems[0].contains("pillar `missing`: no missing.sls"),
+            "{:?}",
+            built.problems
+        );
+    }
 }

@@ -210,6 +210,28 @@ async fn an_artifact_deploys_in_the_article_s_order_and_joins_the_load_balancer(
         "registered after the good deployment"
     );
 
+    // A service without a marker: nothing to deploy, exit 1, nothing touched.
+    let out = node(
+        &[
+            "run",
+            "--once",
+            "--bucket",
+            &bucket,
+            "--service",
+            "nothing-yet",
+            "--root",
+            &root_s,
+        ],
+        &log,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("deploy/nothing-yet/current does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!root.join("nothing-yet").exists());
+
     // Already there: no step runs again.
     let out = run(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

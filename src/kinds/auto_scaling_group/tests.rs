@@ -912,3 +912,24 @@ fn launch_config_name_alone_uses_an_existing_launch_configuration_as_it_is() {
         "{created:?}"
     );
 }
+
+#[test]
+fn subnet_names_in_a_bad_form_are_refused_with_the_field() {
+    let base =
+        "launch_config: {image_id: ami-1, instance_type: t2.micro}\nmin_size: 0\nmax_size: 1\n";
+    let problems = |extra: &str| AutoScalingGroup::validate("g", &spec(&format!("{base}{extra}")));
+    assert!(problems("subnet_names: []\n")
+        .iter()
+        .any(|p| p.contains("subnet_names: at least one name")));
+    assert!(problems("subnet_names: ['']\n")
+        .iter()
+        .any(|p| p.contains("none empty")));
+    assert!(
+        problems("subnet_names: [a]\nvpc_zone_identifier: subnet-1\n")
+            .iter()
+            .any(|p| p.contains("not both"))
+    );
+    assert!(problems("launch_config_name: ''\n")
+        .iter()
+        .any(|p| p.contains("launch_config_name")));
+}

@@ -629,3 +629,23 @@ fn tags_are_checked_by_the_rules_every_kind_shares() {
         ]
     );
 }
+
+#[test]
+fn subnet_names_beside_subnets_or_empty_are_refused() {
+    let with = |zones: &str| {
+        super::spec::validate(&spec(&SEED.replace(
+            "availability_zones: [us-east-1a, us-east-1d, us-east-1e]",
+            zones,
+        )))
+    };
+    assert!(with("subnet_names: [a]\nsubnets: [subnet-1]")
+        .iter()
+        .any(|p| p.contains("not several")));
+    assert!(with("subnet_names: []")
+        .iter()
+        .any(|p| p.contains("subnet_names: the list cannot be empty")));
+    assert!(with("subnet_names: [a, a]")
+        .iter()
+        .any(|p| p.contains("listed twice")));
+    assert!(with("subnet_names: [a, b]").is_empty());
+}
