@@ -834,7 +834,7 @@ async fn run(a: converge::cli::RunArgs) -> anyhow::Result<ExitCode> {
         {
             // Reloads re-render only the files whose inputs changed.
             let cache = converge::desired::reuse::RenderCache::default();
-            Box::new(move |root| kinds::load_reusing(root, &load, &cache))
+            Box::new(move |root| kinds::load_stamped(root, &load, &cache))
         },
         metrics.clone(),
     );

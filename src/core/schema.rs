@@ -129,7 +129,7 @@ pub fn retype<S: Schema>(v: serde_json::Value) -> Result<serde_json::Value, Stri
 
 /// [`Registry::validate_spec`] for one schema.
 pub fn validate_spec<S: Schema>(name: &str, v: &serde_json::Value) -> Vec<String> {
-    match serde_json::from_value::<S::Spec>(v.clone()) {
+    match S::Spec::deserialize(v) {
         Ok(spec) => S::validate(name, &spec),
         Err(e) => vec![format!("spec: {e}")],
     }
@@ -137,14 +137,14 @@ pub fn validate_spec<S: Schema>(name: &str, v: &serde_json::Value) -> Vec<String
 
 /// [`Registry::expand`] for one schema.
 pub fn expand<S: Schema>(name: &str, v: &serde_json::Value, region: &str) -> Vec<Derived> {
-    serde_json::from_value::<S::Spec>(v.clone())
+    S::Spec::deserialize(v)
         .map(|spec| S::expand(name, &spec, region))
         .unwrap_or_default()
 }
 
 /// [`Registry::references`] for one schema.
 pub fn references<S: Schema>(v: &serde_json::Value) -> Vec<Reference> {
-    serde_json::from_value::<S::Spec>(v.clone())
+    S::Spec::deserialize(v)
         .map(|spec| S::references(&spec))
         .unwrap_or_default()
 }

@@ -12,7 +12,7 @@ pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 pub const MAX_DOCUMENTS_PER_FILE: usize = 5_000;
 
 /// Where a manifest (or a part of one) was written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Origin {
     pub file: PathBuf,
     pub line: u64,

@@ -56,7 +56,7 @@ use std::collections::BTreeMap;
 
 use crate::core::model::DesiredTree;
 use crate::core::shard::Accounts;
-use crate::core::source::{read_text, Problem};
+use crate::core::source::Problem;
 use crate::core::Registry;
 use crate::template::{self, Renderer, Role};
 
@@ -117,9 +117,34 @@ pub fn load_reusing<R: Registry>(
     opts: &LoadOptions,
     cache: &reuse::RenderCache,
 ) -> Result<DesiredTree, LoadError> {
+    load_stamped::<R>(root, opts, cache).1
+}
+
+/// [`load_reusing`], also returning the [`tree_stamp`] of what it read (from the same walk:
+/// a change made while the files are read shows as a different stamp at the next poll).
+pub fn load_stamped<R: Registry>(
+    root: &Path,
+    opts: &LoadOptions,
+    cache: &reuse::RenderCache,
+) -> (Option<u64>, Result<DesiredTree, LoadError>) {
     let started = std::time::Instant::now();
     let mut problems = Vec::new();
-    let tree = tree::collect_files(root, &mut problems)?;
+    match tree::collect_files(root, &mut problems) {
+        Ok(tree) => (
+            Some(tree.stamp),
+            load_walked::<R>(root, opts, cache, (tree, started), problems),
+        ),
+        Err(e) => (None, Err(e)),
+    }
+}
+
+fn load_walked<R: Registry>(
+    root: &Path,
+    opts: &LoadOptions,
+    cache: &reuse::RenderCache,
+    (tree, started): (tree::Tree, std::time::Instant),
+    mut problems: Vec<Problem>,
+) -> Result<DesiredTree, LoadError> {
     let walked = started.elapsed();
     let mut fingerprint = DefaultHasher::new();
     let revision = read_revision(root);
@@ -127,24 +152,17 @@ pub fn load_reusing<R: Registry>(
     let mut renderer = Renderer::new(root, tree.services.clone());
     let mut accounts = None;
     let mut docs = Vec::new();
-    let texts: Vec<(PathBuf, Result<String, String>)> = tree
-        .files
-        .into_iter()
-        .map(|file| {
-            let text = read_text(&file);
-            (file, text)
-        })
-        .collect();
+    let texts = cache.read_texts(tree.files);
     let config = reuse::ConfigDigests::new(
         texts
             .iter()
-            .filter_map(|(f, t)| Some((f.as_path(), t.as_deref().ok()?))),
+            .filter_map(|(f, t)| Some((f.as_path(), t.as_ref().ok()?.digest()))),
     );
     let read_done = started.elapsed();
     let accounts_digest = texts
         .iter()
         .find(|(f, _)| accounts::is_accounts_file(root, f))
-        .map(|(_, t)| reuse::digest(t.as_deref().ok()));
+        .map(|(_, t)| t.as_ref().map_or(0, reuse::Text::digest));
     let mut recording = cache.begin();
     // Services whose `service.yaml` was checked clean before, with these same accounts.
     let mut services_checked = std::collections::BTreeSet::new();
@@ -160,15 +178,18 @@ pub fn load_reusing<R: Registry>(
             }
         };
         file.hash(&mut fingerprint);
-        text.hash(&mut fingerprint);
+        text.digest().hash(&mut fingerprint);
         if accounts::is_accounts_file(root, &file) {
-            accounts = accounts::parse(&file, &text, &mut problems);
+            match text.content(&file) {
+                Ok(t) => accounts = accounts::parse(&file, &t, &mut problems),
+                Err(message) => problems.push(Problem::at(&file, 1, 1, message)),
+            }
             continue;
         }
         let role = template::role(root, &file, renderer.services());
         if let Role::Config = role {
             let t = std::time::Instant::now();
-            let key = config.config_key(&file, &text, accounts_digest);
+            let key = config.config_key(&file, text.digest(), accounts_digest);
             if cache.take(&file, key).is_some() {
                 recording.keep(&file, key, Vec::new());
                 if let Some(dir) = template::service::service_dir_of(&file) {
@@ -189,7 +210,7 @@ pub fn load_reusing<R: Registry>(
             config_time += t.elapsed();
             continue;
         }
-        let key = config.key(root, &file, &role, &text);
+        let key = config.key(root, &file, &role, text.digest());
         if let Some(kept) = cache.take(&file, key) {
             docs.extend(kept.iter().cloned());
             recording.keep(&file, key, kept);
@@ -197,6 +218,13 @@ pub fn load_reusing<R: Registry>(
             continue;
         }
         rendered_files += 1;
+        let text = match text.content(&file) {
+            Ok(t) => t,
+            Err(message) => {
+                problems.push(Problem::at(&file, 1, 1, message));
+                continue;
+            }
+        };
         let before = problems.len();
         let made = match role {
             Role::Config => Vec::new(),
@@ -235,12 +263,13 @@ pub fn load_reusing<R: Registry>(
     }
     recording.finish(rendered_files, reused);
     let placer = place::Placer::new(&accounts, opts.default_region.as_deref(), &docs);
+    let mut memo = cache.take_memo();
     let mut shards = BTreeMap::new();
     for doc in docs {
         let Some(shard) = placer.shard_of::<R>(&doc, &mut problems) else {
             continue;
         };
-        for extra in instances::derived::<R>(&doc, &shard.region, &mut problems) {
+        for extra in memo.derived::<R>(&doc, &shard.region, &mut problems) {
             if let Some(at) = placer.shard_of::<R>(&extra, &mut problems) {
                 place::insert(&mut shards, &at, extra, &mut problems);
             }
@@ -248,7 +277,8 @@ pub fn load_reusing<R: Registry>(
         place::insert(&mut shards, &shard, doc, &mut problems);
     }
     let placed = started.elapsed();
-    place::check_references::<R>(&shards, &mut problems);
+    place::check_references::<R>(&shards, &mut memo, &mut problems);
+    cache.keep_memo(memo);
     tracing::debug!(walk = ?walked, render = ?(rendered - walked), place = ?(placed - rendered), references = ?(started.elapsed() - placed), files_rendered = rendered_files, files_reused = reused, read = ?(read_done - walked), config = ?config_time, "desired tree loaded");
     if problems.is_empty() {
         let regions = placer.regions().clone();

@@ -154,8 +154,9 @@ type Place<'a> = (&'a str, &'a Origin);
 /// Checks every reference between resources against the shards: a regional resource can use
 /// only what is in its own region (or global), and a global one must name the region when
 /// the name is desired in several regions of the account.
-pub fn check_references<R: Registry>(
+pub(super) fn check_references<R: Registry>(
     shards: &BTreeMap<ShardId, DesiredSet>,
+    memo: &mut super::reuse::MemoPass,
     problems: &mut Vec<Problem>,
 ) {
     // (account, kind, name) → (region, origin) of every desired resource.
@@ -179,7 +180,7 @@ pub fn check_references<R: Registry>(
     };
     for (shard, set) in shards {
         for res in set.resources.values().flat_map(|m| m.values()) {
-            for reference in R::references(&res.kind, &res.spec) {
+            for reference in memo.references::<R>(res).iter() {
                 if R::is_global(reference.kind) {
                     continue;
                 }

@@ -9,17 +9,26 @@
 //! again; templates cannot include other files (the environment has no loader), so nothing
 //! else can change what a file renders. Only files that rendered without a problem are kept:
 //! a file with problems is rendered (and reported) afresh every time, so the problems of an
-//! invalid tree are exactly those of a full load. Placement, derived resources and the
-//! cross-file checks (unique names, references) always run on the whole set: the
-//! all-or-nothing guarantee does not change.
+//! invalid tree are exactly those of a full load. Placement and the cross-file checks (unique
+//! names, references) always run on the whole set: the all-or-nothing guarantee does not
+//! change. What those steps compute from one resource alone (the resources it implies, the
+//! references its spec makes) is kept too ([`ResourceMemo`]), keyed by everything it is
+//! computed from, and only when it was computed without a problem.
 
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use super::tree::TreeFile;
+use crate::core::source::read_text;
 
 use crate::core::model::DesiredResource;
+use crate::core::schema::Reference;
+use crate::core::Registry;
 use crate::template::service::{SERVICE_FILES, SERVICE_VALUES_FILES, VALUES_DIR};
 use crate::template::Role;
 
@@ -29,6 +38,50 @@ pub struct RenderCache {
     entries: Mutex<HashMap<PathBuf, Entry>>,
     /// Files rendered and reused by the last load.
     last: Mutex<(usize, usize)>,
+    /// Per-resource results of the last load's whole-tree steps.
+    memo: Mutex<ResourceMemo>,
+    /// The digest of each file's text at the last load, and the stamp it had.
+    texts: Mutex<HashMap<PathBuf, TextSeen>>,
+    /// Files whose text the last load read.
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+/// What a file held when the last load read it.
+#[derive(Clone, Copy)]
+pub(super) struct TextSeen {
+    stamp: u64,
+    /// When the read began.
+    read_at: SystemTime,
+    digest: u64,
+}
+
+/// How long after its last change a file is read again even though its stamp is unchanged:
+/// the kernel's file times are coarse (a clock tick), so a second write of the same size
+/// within that tick, after a read, would leave the stamp as it was ("racy clean", as git
+/// calls it). A file unchanged for this long before it was read is trusted by its stamp.
+const RACY_WINDOW: Duration = Duration::from_secs(1);
+
+/// A file's text, or only its digest when its stamp shows it unchanged since the last load
+/// read it (the text is read when a step needs it: rendering, the accounts file).
+pub(super) enum Text {
+    Read { text: String, digest: u64 },
+    Unchanged { digest: u64 },
+}
+
+impl Text {
+    pub fn digest(&self) -> u64 {
+        match self {
+            Text::Read { digest, .. } | Text::Unchanged { digest } => *digest,
+        }
+    }
+
+    /// The text, read now if only its digest was known.
+    pub fn content(&self, file: &Path) -> Result<Cow<'_, str>, String> {
+        match self {
+            Text::Read { text, .. } => Ok(Cow::Borrowed(text)),
+            Text::Unchanged { .. } => read_text(file).map(Cow::Owned),
+        }
+    }
 }
 
 struct Entry {
@@ -53,6 +106,80 @@ impl RenderCache {
         Recording {
             cache: self,
             fresh: HashMap::new(),
+        }
+    }
+
+    /// The per-resource results of the last load, for this load to use (and keep again):
+    /// what this load does not use is forgotten when it returns them ([`Self::keep_memo`]).
+    pub(super) fn take_memo(&self) -> MemoPass {
+        let old = self.memo.lock().map(|mut m| std::mem::take(&mut *m));
+        MemoPass {
+            old: old.unwrap_or_default(),
+            new: ResourceMemo::default(),
+        }
+    }
+
+    /// Every file of `files`: its digest alone when its stamp is what it was when the last
+    /// load read it (and it had not changed for [`RACY_WINDOW`] before that read), else its
+    /// text, read now. What was seen replaces what the last load saw.
+    pub(super) fn read_texts(&self, files: Vec<TreeFile>) -> Vec<(PathBuf, Result<Text, String>)> {
+        let known = self
+            .texts
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        let mut seen = HashMap::with_capacity(files.len());
+        let texts: Vec<_> = files
+            .into_iter()
+            .map(|file| {
+                let trusted = known.get(&file.path).filter(|k| {
+                    k.stamp == file.stamp
+                        && file
+                            .changed_at
+                            .and_then(|c| c.checked_add(RACY_WINDOW))
+                            .is_some_and(|settled| settled < k.read_at)
+                });
+                if let Some(k) = trusted {
+                    seen.insert(file.path.clone(), *k);
+                    return (file.path, Ok(Text::Unchanged { digest: k.digest }));
+                }
+                let read_at = SystemTime::now();
+                let text = read_text(&file.path).map(|text| {
+                    let digest = text_digest(&text);
+                    seen.insert(
+                        file.path.clone(),
+                        TextSeen {
+                            stamp: file.stamp,
+                            read_at,
+                            digest,
+                        },
+                    );
+                    Text::Read { text, digest }
+                });
+                (file.path, text)
+            })
+            .collect();
+        let reads = texts
+            .iter()
+            .filter(|(_, t)| !matches!(t, Ok(Text::Unchanged { .. })))
+            .count();
+        self.reads
+            .store(reads, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut t) = self.texts.lock() {
+            *t = seen;
+        }
+        texts
+    }
+
+    /// How many files the last load read (the others were known unchanged by their stamp).
+    pub fn last_reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Ends a load's use of the per-resource results.
+    pub(super) fn keep_memo(&self, pass: MemoPass) {
+        if let Ok(mut m) = self.memo.lock() {
+            *m = pass.new;
         }
     }
 
@@ -86,6 +213,72 @@ impl Recording<'_> {
     }
 }
 
+/// Per-resource results of the whole-tree steps, by a hash of their inputs.
+#[derive(Default)]
+pub(super) struct ResourceMemo {
+    derived: HashMap<u64, Vec<DesiredResource>>,
+    references: HashMap<u64, Arc<[Reference]>>,
+}
+
+/// One load's use of a [`ResourceMemo`]: it reads the last load's, and records its own.
+pub(super) struct MemoPass {
+    old: ResourceMemo,
+    new: ResourceMemo,
+}
+
+impl MemoPass {
+    /// The resources `doc` implies in `region` ([`super::instances::derived`]), computed again
+    /// only if the resource (kind, name, spec, labels, origin) or the region changed. A result
+    /// with problems is not kept, so they are reported on every load.
+    pub fn derived<R: Registry>(
+        &mut self,
+        doc: &DesiredResource,
+        region: &str,
+        problems: &mut Vec<super::Problem>,
+    ) -> Vec<DesiredResource> {
+        let mut h = DefaultHasher::new();
+        (
+            &doc.kind,
+            &doc.name,
+            doc.hash,
+            &doc.labels,
+            &doc.origin,
+            region,
+        )
+            .hash(&mut h);
+        let key = h.finish();
+        if let Some(made) = self.old.derived.remove(&key) {
+            self.new.derived.insert(key, made.clone());
+            return made;
+        }
+        let before = problems.len();
+        let made = super::instances::derived::<R>(doc, region, problems);
+        if problems.len() == before {
+            self.new.derived.insert(key, made.clone());
+        }
+        made
+    }
+
+    /// The references `doc`'s spec makes ([`Registry::references`]), computed again only if
+    /// its kind or spec changed.
+    pub fn references<R: Registry>(&mut self, doc: &DesiredResource) -> Arc<[Reference]> {
+        let mut h = DefaultHasher::new();
+        (&doc.kind, doc.hash).hash(&mut h);
+        let key = h.finish();
+        let made = match self.old.references.remove(&key) {
+            Some(made) => made,
+            None => self
+                .new
+                .references
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| R::references(&doc.kind, &doc.spec).into()),
+        };
+        self.new.references.insert(key, made.clone());
+        made
+    }
+}
+
 /// The configuration each directory contributes to the files at or below it: a hash of the
 /// paths and texts of its `service.yaml`, `values.yaml` and `values/` files.
 pub(super) struct ConfigDigests {
@@ -93,9 +286,9 @@ pub(super) struct ConfigDigests {
 }
 
 impl ConfigDigests {
-    /// From every file of the tree and its text (files that could not be read are left out:
-    /// they fail the load anyway).
-    pub fn new<'a>(files: impl IntoIterator<Item = (&'a Path, &'a str)>) -> ConfigDigests {
+    /// From every file of the tree and the digest of its text (files that could not be read
+    /// are left out: they fail the load anyway).
+    pub fn new<'a>(files: impl IntoIterator<Item = (&'a Path, u64)>) -> ConfigDigests {
         let mut by_dir: HashMap<PathBuf, DefaultHasher> = HashMap::new();
         for (file, text) in files {
             let Some(dir) = influence(file) else {
@@ -110,11 +303,12 @@ impl ConfigDigests {
         }
     }
 
-    /// The reuse key of the check of configuration file `file` with `text`: it depends on the
+    /// The reuse key of the check of configuration file `file` with `text` (its digest): it
+    /// depends on the
     /// file, the rest of its directory's configuration (a values file of an instance the
     /// `service.yaml` beside it must declare) and, for a `service.yaml`, the accounts its
     /// instances name.
-    pub fn config_key(&self, file: &Path, text: &str, accounts: Option<u64>) -> u64 {
+    pub fn config_key(&self, file: &Path, text: u64, accounts: Option<u64>) -> u64 {
         let mut h = DefaultHasher::new();
         (4u8, file, text, accounts).hash(&mut h);
         if let Some(dir) = influence(file) {
@@ -123,8 +317,8 @@ impl ConfigDigests {
         h.finish()
     }
 
-    /// The reuse key of manifest `file` with `text` and `role`.
-    pub fn key(&self, root: &Path, file: &Path, role: &Role, text: &str) -> u64 {
+    /// The reuse key of manifest `file` with `text` (its digest) and `role`.
+    pub fn key(&self, root: &Path, file: &Path, role: &Role, text: u64) -> u64 {
         let mut h = DefaultHasher::new();
         file.hash(&mut h);
         text.hash(&mut h);
@@ -154,8 +348,8 @@ impl ConfigDigests {
     }
 }
 
-/// A hash of `text` (`None`: absent).
-pub(super) fn digest(text: Option<&str>) -> u64 {
+/// A hash of a file's text.
+pub(super) fn text_digest(text: &str) -> u64 {
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
     h.finish()
@@ -182,7 +376,7 @@ mod tests {
     use super::*;
 
     fn digests(files: &[(&str, &str)]) -> ConfigDigests {
-        ConfigDigests::new(files.iter().map(|(f, t)| (Path::new(*f), *t)))
+        ConfigDigests::new(files.iter().map(|(f, t)| (Path::new(*f), text_digest(t))))
     }
 
     #[test]
@@ -196,7 +390,9 @@ mod tests {
             ("/t/a/svc/values/prod.yaml", "y: 1"),
             ("/t/b/other/service.yaml", "instances: {}"),
         ];
-        let key = |files: &[(&str, &str)], text: &str| digests(files).key(root, file, &role, text);
+        let key = |files: &[(&str, &str)], text: &str| {
+            digests(files).key(root, file, &role, text_digest(text))
+        };
         let k = key(&base, "q");
         assert_eq!(k, key(&base, "q"), "stable");
         assert_ne!(k, key(&base, "q2"), "its own text");
@@ -212,7 +408,7 @@ mod tests {
         assert_ne!(k, key(&added, "q"), "a values file added above it");
         assert_ne!(
             k,
-            digests(&base).key(root, file, &Role::Manifest, "q"),
+            digests(&base).key(root, file, &Role::Manifest, text_digest("q")),
             "its role"
         );
     }

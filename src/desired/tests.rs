@@ -806,6 +806,80 @@ fn everything(t: &DesiredTree) -> Vec<String> {
 }
 
 #[test]
+fn a_reload_reads_only_files_whose_stamp_changed_or_that_changed_just_before_they_were_read() {
+    let plain = |delay: u8| {
+        format!("apiVersion: converge/v1\nkind: Queue\nmetadata: {{name: plain, region: us-east-1}}\nspec: {{attributes: {{DelaySeconds: {delay}}}}}\n")
+    };
+    let d = tree(&[
+        ("values/base.yaml", "team: ops\nqueues: [a]\n"),
+        ("one/service.yaml", SERVICE),
+        ("one/queues.yaml", QUEUES),
+        ("plain.yaml", &plain(1)),
+    ]);
+    let cache = reuse::RenderCache::default();
+    let same_as_full = |why: &str| {
+        let reused = load_reusing(&d, &cache).unwrap();
+        assert_eq!(
+            everything(&reused),
+            everything(&load_tree(d.path()).unwrap()),
+            "{why}"
+        );
+        cache.last_reads()
+    };
+    assert_eq!(same_as_full("first load"), 4);
+    // Written a moment ago: a file's times are coarse, so a stamp is not trusted until the
+    // file had been left alone for a while before it was read.
+    assert_eq!(
+        same_as_full("just written"),
+        4,
+        "read again within the racy window"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(
+        same_as_full("settled"),
+        4,
+        "the last reads were within the window"
+    );
+    assert_eq!(same_as_full("unchanged"), 0, "every stamp trusted");
+    // The same size, another content: the stamp (change time, inode) differs.
+    std::fs::write(d.path().join("plain.yaml"), plain(2)).unwrap();
+    assert_eq!(same_as_full("one file rewritten"), 1);
+    let t = load_reusing(&d, &cache).unwrap();
+    let spec = &t
+        .shards
+        .values()
+        .find_map(|s| s.of_kind("Queue")?.get("plain"))
+        .unwrap()
+        .spec;
+    assert_eq!(
+        spec["attributes"]["DelaySeconds"], "2",
+        "the new content, not the old"
+    );
+    // A file known unchanged but rendered again (its service's values changed) is read then.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(
+        same_as_full("settled again"),
+        1,
+        "its last read was within the window"
+    );
+    assert_eq!(same_as_full("unchanged again"), 0);
+    std::fs::write(d.path().join("one/values.yaml"), "queues: [z]\n").unwrap();
+    assert_eq!(
+        same_as_full("values added"),
+        1,
+        "only the new file is read by the walk"
+    );
+    let t = load_reusing(&d, &cache).unwrap();
+    assert!(
+        t.shards
+            .values()
+            .any(|s| s.contains("Queue", "one-testing-useast1-z")),
+        "{:?}",
+        everything(&t)
+    );
+}
+
+#[test]
 fn a_reload_renders_only_the_files_whose_inputs_changed_and_equals_a_full_load() {
     let d = tree(&[
         ("values/base.yaml", "team: ops\nqueues: [a]\n"),

@@ -20,8 +20,9 @@ use crate::metrics::Metrics;
 
 type Watcher = Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>;
 
-/// How a tree is loaded: [`super::load`] for the registry of kinds the binary knows.
-pub type Loader = Box<dyn Fn(&Path) -> Result<DesiredTree, LoadError> + Send + Sync>;
+/// How a tree is loaded: [`super::load_stamped`] for the registry of kinds the binary knows
+/// (the stamp of what was read, and the tree or why not).
+pub type Loader = Box<dyn Fn(&Path) -> (Option<u64>, Result<DesiredTree, LoadError>) + Send + Sync>;
 
 /// Loads the tree, tracks generations and publishes each new valid tree.
 pub struct Reloader {
@@ -68,9 +69,10 @@ impl Reloader {
     /// nothing but `converge_desired_valid`.
     pub fn reload(&mut self) -> Result<bool, LoadError> {
         self.metrics.desired_loads.inc();
-        // Taken before reading, so a change made while reading shows at the next poll.
-        self.stamp = tree_stamp(&self.root);
-        let loaded = (self.load)(&self.root);
+        // The stamp comes from the load's own walk, before the files are read: a change made
+        // while reading shows at the next poll.
+        let (stamp, loaded) = (self.load)(&self.root);
+        self.stamp = stamp;
         self.report.send_replace(LoadReport {
             valid: loaded.is_ok(),
             at: Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),

@@ -137,5 +137,17 @@ pub fn load_reusing(
     crate::desired::load_reusing::<Kinds>(root, opts, cache)
 }
 
+/// [`load_reusing`] with the stamp of what it read (the reloader's poll compares it).
+pub fn load_stamped(
+    root: &std::path::Path,
+    opts: &crate::desired::LoadOptions,
+    cache: &crate::desired::reuse::RenderCache,
+) -> (
+    Option<u64>,
+    Result<crate::core::DesiredTree, crate::desired::LoadError>,
+) {
+    crate::desired::load_stamped::<Kinds>(root, opts, cache)
+}
+
 #[cfg(test)]
 mod tests;
