@@ -78,7 +78,7 @@ pub enum NodeCommand {
     /// deployer: link `next`, pre-release hooks, the configuration command, switch `current`
     /// atomically, post-release hooks; then register with the load balancer. With --once,
     /// exit 0 only when the service's `current` is its marker's artifact.
-    Run(NodeRunArgs),
+    Run(Box<NodeRunArgs>),
 }
 
 /// Where a command's AWS calls go (commands without the controller's full AWS flags).
@@ -130,9 +130,14 @@ pub struct NodeRunArgs {
     /// Deploy what the markers name, then exit.
     #[arg(long)]
     pub once: bool,
-    /// How often the markers are read.
+    /// How often the markers are read (also at once on SIGHUP). After the first read each is
+    /// conditional on the marker's ETag: an unchanged marker costs a `304` with no body.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub poll_interval: Duration,
+    /// HTTP address for the node's `/metrics` (`converge_node_*`), `/status` (deployed and
+    /// desired artifact per service) and `/healthz`. Not served with --once.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9465")]
+    pub metrics_addr: std::net::SocketAddr,
     /// Bound on each hook and on the configuration step.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub hook_timeout: Duration,

@@ -114,7 +114,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The node's clients (S3 path-style, which emulators need, whenever an endpoint is given).
-async fn node_clients(a: &converge::cli::EndpointArgs) -> converge::node::NodeClients {
+async fn node_clients(
+    a: &converge::cli::EndpointArgs,
+    state: Arc<converge::node::observe::NodeState>,
+) -> converge::node::NodeClients {
     let opts = AwsOptions {
         endpoint_url: a.endpoint_url.clone(),
         region: a.region.clone(),
@@ -131,12 +134,15 @@ async fn node_clients(a: &converge::cli::EndpointArgs) -> converge::node::NodeCl
     converge::node::NodeClients {
         s3: aws_sdk_s3::Client::from_conf(s3),
         elb: aws_sdk_elasticloadbalancing::Client::new(&base),
+        markers: converge::node::Markers::default(),
+        state,
     }
 }
 
 /// `converge node publish`.
 async fn node_publish(a: &converge::cli::NodePublishArgs) -> anyhow::Result<ExitCode> {
-    let clients = node_clients(&a.aws).await;
+    let state = converge::node::observe::NodeState::new(None).context("node metrics")?;
+    let clients = node_clients(&a.aws, Arc::new(state)).await;
     match converge::node::publish(&clients.s3, &a.bucket, &a.service, &a.file).await {
         Ok(id) => {
             println!("{id}");
@@ -189,7 +195,24 @@ async fn node_run(a: &converge::cli::NodeRunArgs) -> anyhow::Result<ExitCode> {
         load_balancer: load_balancer.filter(|_| a.instance_id.is_some()),
         instance_id: a.instance_id.clone(),
     };
-    let clients = node_clients(&a.aws).await;
+    let state = Arc::new(
+        converge::node::observe::NodeState::new(opts.load_balancer.clone())
+            .context("node metrics")?,
+    );
+    if !a.once {
+        let listener = match tokio::net::TcpListener::bind(a.metrics_addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("converge: cannot listen on {}: {e}", a.metrics_addr);
+                return Ok(ExitCode::from(EXIT_USAGE));
+            }
+        };
+        tracing::info!(addr = %listener.local_addr().unwrap_or(a.metrics_addr), "node metrics and status");
+        tokio::spawn(converge::node::observe::serve(listener, state.clone()));
+    }
+    let clients = node_clients(&a.aws, state.clone()).await;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
     let mut registered = false;
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -205,6 +228,7 @@ async fn node_run(a: &converge::cli::NodeRunArgs) -> anyhow::Result<ExitCode> {
                     match converge::node::membership(&clients, lb, id, true).await {
                         Ok(()) => {
                             registered = true;
+                            state.set_registered(true);
                             tracing::info!(load_balancer = %lb, instance = %id, "registered after a good deployment");
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot register yet"),
@@ -233,10 +257,15 @@ async fn node_run(a: &converge::cli::NodeRunArgs) -> anyhow::Result<ExitCode> {
         backoff = (backoff * 2).min(Duration::from_secs(300));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            // SIGHUP: look at the markers now (CI can signal a node after publishing).
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reading the markers now");
+            }
             _ = wait_for_signal() => {
                 if let (true, Some(lb), Some(id)) = (registered, &opts.load_balancer, &opts.instance_id) {
-                    if let Err(e) = converge::node::membership(&clients, lb, id, false).await {
-                        tracing::warn!(error = %e, "cannot deregister");
+                    match converge::node::membership(&clients, lb, id, false).await {
+                        Ok(()) => state.set_registered(false),
+                        Err(e) => tracing::warn!(error = %e, "cannot deregister"),
                     }
                 }
                 tracing::info!("stopped");

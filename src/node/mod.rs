@@ -6,13 +6,15 @@
 //! - [`artifact`]: the S3 layout and marker, the checked download and the safe unpacking.
 //! - [`release`]: the release directories, hooks, the configuration step and the atomic
 //!   switch of `current`.
+//! - [`observe`]: the node's `converge_node_*` metrics and its `/status`.
 //!
 //! A pass deploys `base` (when it has a marker) to `<root>/base`, then the service to
-//! `<root>/<service>`. A service already on its marker's artifact costs one `GetObject` of the
-//! marker and nothing else. Restart-safe: staging files are dot-names that a new pass
+//! `<root>/<service>`. A service already on its marker's artifact costs one conditional
+//! `GetObject` of the marker (a `304` with no body while it is unchanged) and nothing else. Restart-safe: staging files are dot-names that a new pass
 //! replaces; `current` only ever moves by an atomic rename.
 
 pub mod artifact;
+pub mod observe;
 pub mod release;
 
 use std::path::{Path, PathBuf};
@@ -58,10 +60,12 @@ pub struct NodeOptions {
     pub instance_id: Option<String>,
 }
 
-/// The AWS clients a node uses.
+/// The AWS clients a node uses, the markers it has read, and what it reports.
 pub struct NodeClients {
     pub s3: aws_sdk_s3::Client,
     pub elb: aws_sdk_elasticloadbalancing::Client,
+    pub markers: Markers,
+    pub state: std::sync::Arc<observe::NodeState>,
 }
 
 fn s3_error(what: &str, e: impl std::fmt::Display) -> NodeError {
@@ -133,24 +137,63 @@ async fn put(
         })
 }
 
+/// The markers read so far and their ETags: a marker is read again conditionally
+/// (`If-None-Match`), so an unchanged one costs a `304 Not Modified` with no body.
+#[derive(Default)]
+pub struct Markers {
+    seen: std::sync::Mutex<std::collections::HashMap<String, (String, Marker)>>,
+}
+
+impl Markers {
+    fn get(&self, service: &str) -> Option<(String, Marker)> {
+        self.seen.lock().ok()?.get(service).cloned()
+    }
+
+    fn put(&self, service: &str, seen: Option<(String, Marker)>) {
+        if let Ok(mut m) = self.seen.lock() {
+            match seen {
+                Some(s) => m.insert(service.to_string(), s),
+                None => m.remove(service),
+            };
+        }
+    }
+}
+
 /// The marker of `service`; `None` when it has none.
 async fn read_marker(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     service: &str,
+    markers: &Markers,
 ) -> Result<Option<Marker>, NodeError> {
     let key = artifact::marker_key(service);
-    match s3.get_object().bucket(bucket).key(&key).send().await {
+    let known = markers.get(service);
+    let sent = s3
+        .get_object()
+        .bucket(bucket)
+        .key(&key)
+        .set_if_none_match(known.as_ref().map(|(etag, _)| etag.clone()))
+        .send()
+        .await;
+    match sent {
         Ok(out) => {
+            let etag = out.e_tag.clone();
             let body = out
                 .body
                 .collect()
                 .await
                 .map_err(|e| s3_error(&format!("reading s3://{bucket}/{key}"), e))?;
-            Marker::parse(&body.into_bytes()).map(Some)
+            let marker = Marker::parse(&body.into_bytes())?;
+            markers.put(service, etag.map(|t| (t, marker.clone())));
+            Ok(Some(marker))
+        }
+        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(304) => {
+            tracing::debug!(service, "marker not modified (304)");
+            Ok(known.map(|(_, m)| m))
         }
         Err(e) => {
             if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                markers.put(service, None);
                 Ok(None)
             } else {
                 Err(s3_error(
@@ -172,15 +215,45 @@ pub enum Outcome {
     Deployed(String),
 }
 
-/// Deploys `service` to what its marker names, if it is not there yet.
+/// Deploys `service` to what its marker names, if it is not there yet; the metrics and status
+/// say how it went.
 pub async fn deploy_service(
     clients: &NodeClients,
     opts: &NodeOptions,
     service: &str,
 ) -> Result<Outcome, NodeError> {
-    let Some(marker) = read_marker(&clients.s3, &opts.bucket, service).await? else {
+    let done = deploy_steps(clients, opts, service).await;
+    match &done {
+        Ok(Outcome::Deployed(id)) => clients.state.converged(service, id, true),
+        Ok(Outcome::UpToDate(id)) => clients.state.converged(service, id, false),
+        Ok(Outcome::NoMarker) => {}
+        Err(e) => clients.state.failed(service, &e.to_string()),
+    }
+    done
+}
+
+/// Runs `step`, recording how long it took.
+async fn timed<T>(
+    clients: &NodeClients,
+    step: &str,
+    f: impl std::future::Future<Output = Result<T, NodeError>>,
+) -> Result<T, NodeError> {
+    let started = std::time::Instant::now();
+    let out = f.await;
+    clients.state.step(step, started.elapsed());
+    out
+}
+
+async fn deploy_steps(
+    clients: &NodeClients,
+    opts: &NodeOptions,
+    service: &str,
+) -> Result<Outcome, NodeError> {
+    let Some(marker) = read_marker(&clients.s3, &opts.bucket, service, &clients.markers).await?
+    else {
         return Ok(Outcome::NoMarker);
     };
+    clients.state.desired(service, &marker.artifact);
     let dir = ServiceDir::new(&opts.root, service);
     if dir.current().as_deref() == Some(marker.artifact.as_str()) {
         return Ok(Outcome::UpToDate(marker.artifact));
@@ -195,24 +268,30 @@ pub async fn deploy_service(
         let _ = std::fs::remove_file(&part);
         let _ = std::fs::remove_dir_all(&unpacking);
         let key = artifact::artifact_key(service, &marker.artifact);
-        let out = clients
-            .s3
-            .get_object()
-            .bucket(&opts.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| {
-                s3_error(
-                    &format!(
-                        "GetObject s3://{}/{key} (the artifact the marker names)",
-                        opts.bucket
-                    ),
-                    aws_sdk_s3::error::DisplayErrorContext(e),
-                )
-            })?;
-        artifact::download(out.body, &marker, &part).await?;
-        let unpacked = artifact::unpack(&part, &unpacking);
+        timed(clients, "download", async {
+            let out = clients
+                .s3
+                .get_object()
+                .bucket(&opts.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| {
+                    s3_error(
+                        &format!(
+                            "GetObject s3://{}/{key} (the artifact the marker names)",
+                            opts.bucket
+                        ),
+                        aws_sdk_s3::error::DisplayErrorContext(e),
+                    )
+                })?;
+            artifact::download(out.body, &marker, &part).await
+        })
+        .await?;
+        let unpacked = timed(clients, "unpack", async {
+            artifact::unpack(&part, &unpacking)
+        })
+        .await;
         let _ = std::fs::remove_file(&part);
         unpacked?;
         std::fs::rename(&unpacking, &release).map_err(|e| io(&release, e))?;
@@ -221,14 +300,32 @@ pub async fn deploy_service(
     env.push(("CONVERGE_RELEASE".into(), release.display().to_string()));
     env.push(("CONVERGE_ARTIFACT".into(), marker.artifact.clone()));
     release::switch_link(&dir.dir.join("next"), &release)?;
-    release::run_hooks(&release, "pre-release", &env, opts.hook_timeout).await?;
+    timed(
+        clients,
+        "pre_release",
+        release::run_hooks(&release, "pre-release", &env, opts.hook_timeout),
+    )
+    .await?;
     // The configuration step belongs to the service (the article runs it once base is linked).
     if service != "base" {
-        release::configure(&release, &opts.configure, &env, opts.hook_timeout).await?;
+        timed(
+            clients,
+            "configure",
+            release::configure(&release, &opts.configure, &env, opts.hook_timeout),
+        )
+        .await?;
     }
-    release::switch_link(&dir.dir.join("current"), &release)?;
+    timed(clients, "switch", async {
+        release::switch_link(&dir.dir.join("current"), &release)
+    })
+    .await?;
     let _ = std::fs::remove_file(dir.dir.join("next"));
-    release::run_hooks(&release, "post-release", &env, opts.hook_timeout).await?;
+    timed(
+        clients,
+        "post_release",
+        release::run_hooks(&release, "post-release", &env, opts.hook_timeout),
+    )
+    .await?;
     let removed = release::prune(&dir, opts.keep);
     tracing::info!(service, artifact = %marker.artifact, pruned = removed.len(), "deployed");
     Ok(Outcome::Deployed(marker.artifact))

@@ -677,9 +677,12 @@ async fn applying_the_import_gives_the_same_aws_state_as_the_template_for_testin
     let values = examples.join("myapp/values.yaml");
     let text = std::fs::read_to_string(&values).unwrap();
     assert!(text.contains("ec2_classic: false"), "{text}");
+    assert!(text.contains("deployer: converge"), "{text}");
+    // The seed's form: EC2-Classic rules, and the article's pulldeploy in the user data.
     std::fs::write(
         &values,
-        text.replace("ec2_classic: false", "ec2_classic: true"),
+        text.replace("ec2_classic: false", "ec2_classic: true")
+            .replace("deployer: converge", "deployer: pulldeploy"),
     )
     .unwrap();
     let rendered = converge(

@@ -37,6 +37,19 @@ fn node(args: &[&str], log: &Path) -> Output {
     cmd.output().expect("run converge node")
 }
 
+/// `converge node run` of `myapp` from `bucket` into `root`, with `true` as the configuration
+/// step, against moto; the caller adds the rest and spawns it.
+fn node_run(bucket: &str, root: &Path) -> Command {
+    let mut cmd = Command::new(converge_bin());
+    aws_env(&mut cmd)
+        .args(["node", "run", "--bucket", bucket, "--service", "myapp"])
+        .arg("--root")
+        .arg(root)
+        .args(["--configure", "true"])
+        .args(["--endpoint-url", &moto(AREA).endpoint]);
+    cmd
+}
+
 /// A tar.gz of `files` (path, text, executable) made with the system's `tar`.
 fn artifact(dir: &Path, name: &str, files: &[(&str, &str, bool)]) -> PathBuf {
     let src = dir.join(format!("{name}-src"));
@@ -339,29 +352,15 @@ async fn a_running_node_follows_the_marker_and_leaves_its_load_balancer_on_sigte
     let log = work.path().join("steps.log");
     let v1 = artifact(work.path(), "v1", &[("app.txt", "v1\n", false)]);
     publish(&bucket, &v1, &log);
-    let mut cmd = Command::new(converge_bin());
-    aws_env(&mut cmd)
-        .args(["node", "run", "--bucket", &bucket, "--service", "myapp"])
-        .arg("--root")
-        .arg(&root)
-        .args(["--configure", "true", "--poll-interval", "1s"])
+    let mut cmd = node_run(&bucket, &root);
+    cmd.args(["--poll-interval", "1s", "--metrics-addr", "127.0.0.1:0"])
         .args(["--load-balancer", &lb, "--instance-id", &instance])
-        .args(["--endpoint-url", &moto(AREA).endpoint])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let current = root.join("myapp/current");
     let app = current.join("app.txt");
-    let wait = |what: &str, cond: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !cond() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    };
+    let wait = wait_for;
     wait("v1", &|| {
         std::fs::read_to_string(&app).ok().as_deref() == Some("v1\n")
     });
@@ -418,4 +417,191 @@ async fn a_running_node_follows_the_marker_and_leaves_its_load_balancer_on_sigte
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(members().await.is_empty(), "deregistered on SIGTERM");
+}
+
+/// Waits up to 30 s for `cond`.
+fn wait_for(what: &str, cond: &dyn Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &std::process::Child, sig: i32) {
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+/// A node with an hour between polls reads the markers on SIGHUP: an unchanged marker costs a
+/// conditional read answered `304 Not Modified`, a new one is deployed at once.
+#[tokio::test]
+async fn sighup_reads_the_marker_now_and_an_unchanged_marker_is_not_fetched_again() {
+    let Stage { bucket, .. } = stage("sighup").await;
+    let addr = format!("127.0.0.1:{}", free_port());
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("srv");
+    let log = work.path().join("steps.log");
+    let node_log = work.path().join("node.log");
+    publish(
+        &bucket,
+        &artifact(work.path(), "v1", &[("app.txt", "v1\n", false)]),
+        &log,
+    );
+    let mut cmd = node_run(&bucket, &root);
+    cmd.args(["--poll-interval", "1h", "--log-level", "converge=debug"])
+        .args(["--metrics-addr", &addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&node_log).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let app = root.join("myapp/current/app.txt");
+    let read_app = || std::fs::read_to_string(&app).ok();
+    wait_for("v1", &|| read_app().as_deref() == Some("v1\n"));
+    let not_modified = || {
+        std::fs::read_to_string(&node_log)
+            .unwrap_or_default()
+            .matches("marker not modified (304)")
+            .count()
+    };
+    assert_eq!(not_modified(), 0, "the first read is a plain one");
+    signal(&child, libc::SIGHUP);
+    wait_for("a conditional read after SIGHUP", &|| not_modified() >= 1);
+    publish(
+        &bucket,
+        &artifact(work.path(), "v2", &[("app.txt", "v2\n", false)]),
+        &log,
+    );
+    signal(&child, libc::SIGHUP);
+    wait_for("v2 after SIGHUP, long before the next poll", &|| {
+        read_app().as_deref() == Some("v2\n")
+    });
+    // The node's own /status and metrics say what is deployed and what is desired.
+    let v2 = std::fs::read_link(root.join("myapp/current")).unwrap();
+    let v2 = v2.file_name().unwrap().to_string_lossy().into_owned();
+    let status = || {
+        let (code, body) = http_get(&addr, "/status");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    // Recorded once the pass ends, a moment after `current` switched.
+    wait_for("the status to show v2 deployed", &|| {
+        status()["services"]["myapp"]["deployed"] == v2.as_str()
+    });
+    let status = status();
+    let body = status.to_string();
+    assert_eq!(
+        status["services"]["myapp"]["desired"],
+        v2.as_str(),
+        "{body}"
+    );
+    let (_, metrics) = http_get(&addr, "/metrics");
+    assert!(
+        metrics.contains(&format!(
+            "converge_node_deployed_info{{artifact=\"{v2}\",service=\"myapp\"}} 1"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("converge_node_deploys_total{outcome=\"deployed\",service=\"myapp\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("converge_node_step_duration_seconds_count{step=\"switch\"} 2"),
+        "{metrics}"
+    );
+    signal(&child, libc::SIGTERM);
+    assert!(child.wait().unwrap().success());
+}
+
+/// SIGKILL in the middle of a deploy (in its pre-release hook): `current` is still the old
+/// release, and the next run converges to the marker and leaves no staging files behind.
+#[tokio::test]
+async fn a_node_killed_mid_deploy_resumes_to_the_marker_without_a_half_state() {
+    let Stage { bucket, .. } = stage("sigkill").await;
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("srv");
+    let log = work.path().join("steps.log");
+    let go_on = work.path().join("go-on");
+    publish(
+        &bucket,
+        &artifact(work.path(), "v1", &[("app.txt", "v1\n", false)]),
+        &log,
+    );
+    let run_once = || {
+        node(
+            &[
+                "run",
+                "--bucket",
+                &bucket,
+                "--service",
+                "myapp",
+                "--root",
+                &root.display().to_string(),
+                "--configure",
+                "true",
+                "--once",
+            ],
+            &log,
+        )
+    };
+    let out = run_once();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // v2's pre-release hook hangs until the file `go-on` exists.
+    let hook = format!(
+        "#!/bin/sh\necho started >> \"$LOG\"\nwhile [ ! -e '{}' ]; do sleep 0.1; done\n",
+        go_on.display()
+    );
+    let v2 = publish(
+        &bucket,
+        &artifact(
+            work.path(),
+            "v2",
+            &[
+                ("app.txt", "v2\n", false),
+                ("hooks/pre-release/10-wait", &hook, true),
+            ],
+        ),
+        &log,
+    );
+    let mut cmd = node_run(&bucket, &root);
+    cmd.arg("--once")
+        .env("LOG", &log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    wait_for("v2's hook to start", &|| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("started")
+    });
+    signal(&child, libc::SIGKILL);
+    let _ = child.wait();
+    let app = root.join("myapp/current/app.txt");
+    assert_eq!(
+        std::fs::read_to_string(&app).unwrap(),
+        "v1\n",
+        "killed before the switch: current is still v1"
+    );
+
+    std::fs::write(&go_on, "").unwrap();
+    let out = run_once();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&app).unwrap(), "v2\n");
+    let current = std::fs::read_link(root.join("myapp/current")).unwrap();
+    assert!(current.ends_with(&v2), "{current:?} is the marker's {v2}");
+    assert!(
+        !root.join("myapp/next").exists(),
+        "next is gone once current switched"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(current.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging files left: {leftovers:?}");
 }
