@@ -124,9 +124,14 @@ pub struct NodeRunArgs {
     /// when --instance-id is given).
     #[arg(long, value_name = "NAME")]
     pub load_balancer: Option<String>,
-    /// This instance's id (registration needs it).
+    /// This instance's id (registration needs it). When neither --service, --grains nor the
+    /// hostname give the service, the id comes from the instance metadata service and the
+    /// grains from the instance's Auto Scaling group (its `aws:autoscaling:groupName` tag).
     #[arg(long, value_name = "ID")]
     pub instance_id: Option<String>,
+    /// The instance metadata service (default: the SDK's, http://169.254.169.254).
+    #[arg(long, value_name = "URL")]
+    pub imds_endpoint: Option<String>,
     /// Deploy what the markers name, then exit.
     #[arg(long)]
     pub once: bool,

@@ -113,12 +113,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The node's clients (S3 path-style, which emulators need, whenever an endpoint is given).
-async fn node_clients(
-    a: &converge::cli::EndpointArgs,
-    state: Arc<converge::node::observe::NodeState>,
-) -> converge::node::NodeClients {
-    let opts = AwsOptions {
+/// What the node's AWS clients are built with (long bounds: artifacts can be large).
+fn node_aws_options(a: &converge::cli::EndpointArgs) -> AwsOptions {
+    AwsOptions {
         endpoint_url: a.endpoint_url.clone(),
         region: a.region.clone(),
         max_attempts: 3,
@@ -126,8 +123,15 @@ async fn node_clients(
         attempt_timeout: Duration::from_secs(120),
         rate_limits: aws::pacing::RateLimits::default(),
         adaptive_retry: false,
-    };
-    let base = aws::base_config(&opts, None).await;
+    }
+}
+
+/// The node's clients (S3 path-style, which emulators need, whenever an endpoint is given).
+async fn node_clients(
+    a: &converge::cli::EndpointArgs,
+    state: Arc<converge::node::observe::NodeState>,
+) -> converge::node::NodeClients {
+    let base = aws::base_config(&node_aws_options(a), None).await;
     let s3 = aws_sdk_s3::config::Builder::from(&base)
         .force_path_style(a.endpoint_url.is_some())
         .build();
@@ -137,6 +141,11 @@ async fn node_clients(
         markers: converge::node::Markers::default(),
         state,
     }
+}
+
+/// The node's EC2 client (its identity: `DescribeTags`).
+async fn node_ec2(a: &converge::cli::EndpointArgs) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&aws::base_config(&node_aws_options(a), None).await)
 }
 
 /// `converge node publish`.
@@ -159,7 +168,37 @@ async fn node_publish(a: &converge::cli::NodePublishArgs) -> anyhow::Result<Exit
 /// deregisters the instance first.
 async fn node_run(a: &converge::cli::NodeRunArgs) -> anyhow::Result<ExitCode> {
     let name = a.grains.clone().unwrap_or_else(converge::lease::hostname);
-    let grains = converge::template::naming::parse_name(&name).ok();
+    let mut grains = converge::template::naming::parse_name(&name).ok();
+    let mut instance_id = a.instance_id.clone();
+    let ec2 = node_ec2(&a.aws).await;
+    if a.service.is_none() && grains.is_none() {
+        // First boot: the hostname is not named yet; the group is.
+        let identity = async {
+            let id = match &instance_id {
+                Some(id) => id.clone(),
+                None => converge::node::identity::instance_id(a.imds_endpoint.as_deref()).await?,
+            };
+            let group = converge::node::identity::group_name(&ec2, &id).await?;
+            Ok::<_, converge::node::NodeError>((id, group))
+        };
+        match identity.await {
+            Ok((id, group)) => match converge::template::naming::parse_name(&group) {
+                Ok(g) => {
+                    tracing::info!(instance = %id, group = %group, "grains from the Auto Scaling group");
+                    grains = Some(g);
+                    instance_id = Some(id);
+                }
+                Err(e) => {
+                    eprintln!("converge: the instance's group: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            },
+            Err(e) => {
+                eprintln!("converge: `{name}` does not follow the naming convention, and {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
     let Some(service) = a
         .service
         .clone()
@@ -192,8 +231,8 @@ async fn node_run(a: &converge::cli::NodeRunArgs) -> anyhow::Result<ExitCode> {
         env,
         hook_timeout: a.hook_timeout,
         keep: a.keep.max(1),
-        load_balancer: load_balancer.filter(|_| a.instance_id.is_some()),
-        instance_id: a.instance_id.clone(),
+        load_balancer: load_balancer.filter(|_| instance_id.is_some()),
+        instance_id,
     };
     let state = Arc::new(
         converge::node::observe::NodeState::new(opts.load_balancer.clone())

@@ -7,6 +7,8 @@
 //! - [`release`]: the release directories, hooks, the configuration step and the atomic
 //!   switch of `current`.
 //! - [`observe`]: the node's `converge_node_*` metrics and its `/status`.
+//! - [`identity`]: the node's grains from its Auto Scaling group, when no flag or hostname
+//!   gives them.
 //!
 //! A pass deploys `base` (when it has a marker) to `<root>/base`, then the service to
 //! `<root>/<service>`. A service already on its marker's artifact costs one conditional
@@ -14,6 +16,7 @@
 //! replaces; `current` only ever moves by an atomic rename.
 
 pub mod artifact;
+pub mod identity;
 pub mod observe;
 pub mod release;
 
@@ -42,6 +45,8 @@ pub enum NodeError {
     Step(String),
     #[error("load balancer: {0}")]
     LoadBalancer(String),
+    #[error("identity: {0}")]
+    Identity(String),
 }
 
 /// What a node deploys, and where.

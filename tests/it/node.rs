@@ -89,6 +89,46 @@ const HOOKS: &[(&str, &str, bool)] = &[
     ),
 ];
 
+/// The instances registered with load balancer `lb`.
+async fn members_of(elb: &aws_sdk_elasticloadbalancing::Client, lb: &str) -> Vec<String> {
+    elb.describe_load_balancers()
+        .load_balancer_names(lb)
+        .send()
+        .await
+        .unwrap()
+        .load_balancer_descriptions()[0]
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(String::from))
+        .collect()
+}
+
+/// An image moto offers.
+async fn any_image(ec2: &aws_sdk_ec2::Client) -> String {
+    ec2.describe_images().send().await.unwrap().images()[0]
+        .image_id()
+        .unwrap()
+        .to_string()
+}
+
+/// A classic ELB named `name` in one zone, HTTP 80 → 80.
+async fn create_load_balancer(elb: &aws_sdk_elasticloadbalancing::Client, name: &str) {
+    elb.create_load_balancer()
+        .load_balancer_name(name)
+        .availability_zones("us-east-1a")
+        .listeners(
+            aws_sdk_elasticloadbalancing::types::Listener::builder()
+                .protocol("HTTP")
+                .load_balancer_port(80)
+                .instance_port(80)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// What a node needs around it: a bucket, an instance, and the load balancer it joins.
 struct Stage {
     s3: aws_sdk_s3::Client,
@@ -109,10 +149,7 @@ async fn stage(what: &str) -> Stage {
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     // The load balancer and the instance, as the reference stack and the group make them.
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let ami = ec2.describe_images().send().await.unwrap().images()[0]
-        .image_id()
-        .unwrap()
-        .to_string();
+    let ami = any_image(&ec2).await;
     let inst = ec2
         .run_instances()
         .image_id(ami)
@@ -124,20 +161,7 @@ async fn stage(what: &str) -> Stage {
     let instance = inst.instances()[0].instance_id().unwrap().to_string();
     let elb = aws_sdk_elasticloadbalancing::Client::new(&sdk);
     let lb = unique("lb");
-    elb.create_load_balancer()
-        .load_balancer_name(&lb)
-        .availability_zones("us-east-1a")
-        .listeners(
-            aws_sdk_elasticloadbalancing::types::Listener::builder()
-                .protocol("HTTP")
-                .load_balancer_port(80)
-                .instance_port(80)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_load_balancer(&elb, &lb).await;
     Stage {
         s3,
         bucket,
@@ -330,22 +354,7 @@ async fn a_running_node_follows_the_marker_and_leaves_its_load_balancer_on_sigte
         instance,
         ..
     } = stage("running").await;
-    let members = || {
-        let elb = elb.clone();
-        let lb = lb.clone();
-        async move {
-            elb.describe_load_balancers()
-                .load_balancer_names(lb)
-                .send()
-                .await
-                .unwrap()
-                .load_balancer_descriptions()[0]
-                .instances()
-                .iter()
-                .filter_map(|i| i.instance_id().map(String::from))
-                .collect::<Vec<_>>()
-        }
-    };
+    let members = || members_of(&elb, &lb);
 
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("srv");
@@ -604,4 +613,109 @@ async fn a_node_killed_mid_deploy_resumes_to_the_marker_without_a_half_state() {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "staging files left: {leftovers:?}");
+}
+
+/// First boot: no --service, no --grains, a hostname outside the naming convention. The node
+/// finds its grains from its Auto Scaling group's `aws:autoscaling:groupName` tag, deploys the
+/// group's service and joins the group's load balancer (the cluster name).
+///
+/// The instance id comes from `--instance-id` here: moto's instance metadata answers the IMDSv2
+/// token request without the `x-aws-ec2-metadata-token-ttl-seconds` header the SDK's client
+/// requires, so against moto the metadata path can only show its failure: exit 1, the reason,
+/// and nothing deployed.
+#[tokio::test]
+async fn a_node_without_a_name_takes_its_grains_from_its_auto_scaling_group() {
+    let Stage { bucket, elb, .. } = stage("identity").await;
+    let sdk = sdk_config(AREA);
+    let instance_name = unique("id").replace('-', "_");
+    let group = format!("myapp-{instance_name}-useast1");
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let ami = any_image(&ec2).await;
+    asg.create_launch_configuration()
+        .launch_configuration_name(&group)
+        .image_id(ami)
+        .instance_type("t3.micro")
+        .send()
+        .await
+        .unwrap();
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(&group)
+        .launch_configuration_name(&group)
+        .min_size(1)
+        .max_size(1)
+        .availability_zones("us-east-1a")
+        .send()
+        .await
+        .unwrap();
+    let instance = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&group)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    create_load_balancer(&elb, &group).await;
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("srv");
+    let log = work.path().join("steps.log");
+    publish(
+        &bucket,
+        &artifact(work.path(), "v1", &[("app.txt", "v1\n", false)]),
+        &log,
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--bucket",
+            &bucket,
+            "--root",
+            root.to_str().unwrap(),
+            "--configure",
+            "true",
+            "--once",
+        ];
+        args.extend_from_slice(extra);
+        node(&args, &log)
+    };
+    let out = run(&["--instance-id", &instance]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(root.join("myapp/current/app.txt")).unwrap(),
+        "v1\n",
+        "the group's service was deployed"
+    );
+    assert_eq!(
+        members_of(&elb, &group).await,
+        vec![instance],
+        "joined the group's load balancer"
+    );
+
+    let other = work.path().join("other");
+    let out = node(
+        &[
+            "run",
+            "--bucket",
+            &bucket,
+            "--root",
+            other.to_str().unwrap(),
+            "--once",
+            "--imds-endpoint",
+            &moto(AREA).endpoint,
+        ],
+        &log,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "does not follow the naming convention, and identity: cannot read the instance id from the instance metadata service"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!other.exists(), "nothing deployed without an identity");
 }
