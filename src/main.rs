@@ -113,9 +113,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// What the node's AWS clients are built with (long bounds: artifacts can be large).
-fn node_aws_options(a: &converge::cli::EndpointArgs) -> AwsOptions {
-    AwsOptions {
+/// The configuration every node client is built from, loaded once per process (long bounds:
+/// artifacts can be large).
+async fn node_aws_config(a: &converge::cli::EndpointArgs) -> SdkConfig {
+    let opts = AwsOptions {
         endpoint_url: a.endpoint_url.clone(),
         region: a.region.clone(),
         max_attempts: 3,
@@ -123,35 +124,32 @@ fn node_aws_options(a: &converge::cli::EndpointArgs) -> AwsOptions {
         attempt_timeout: Duration::from_secs(120),
         rate_limits: aws::pacing::RateLimits::default(),
         adaptive_retry: false,
-    }
+    };
+    aws::base_config(&opts, None).await
 }
 
 /// The node's clients (S3 path-style, which emulators need, whenever an endpoint is given).
-async fn node_clients(
+fn node_clients(
     a: &converge::cli::EndpointArgs,
+    base: &SdkConfig,
     state: Arc<converge::node::observe::NodeState>,
 ) -> converge::node::NodeClients {
-    let base = aws::base_config(&node_aws_options(a), None).await;
-    let s3 = aws_sdk_s3::config::Builder::from(&base)
+    let s3 = aws_sdk_s3::config::Builder::from(base)
         .force_path_style(a.endpoint_url.is_some())
         .build();
     converge::node::NodeClients {
         s3: aws_sdk_s3::Client::from_conf(s3),
-        elb: aws_sdk_elasticloadbalancing::Client::new(&base),
+        elb: aws_sdk_elasticloadbalancing::Client::new(base),
         markers: converge::node::Markers::default(),
         state,
     }
 }
 
-/// The node's EC2 client (its identity: `DescribeTags`).
-async fn node_ec2(a: &converge::cli::EndpointArgs) -> aws_sdk_ec2::Client {
-    aws_sdk_ec2::Client::new(&aws::base_config(&node_aws_options(a), None).await)
-}
-
 /// `converge node publish`.
 async fn node_publish(a: &converge::cli::NodePublishArgs) -> anyhow::Result<ExitCode> {
     let state = converge::node::observe::NodeState::new(None).context("node metrics")?;
-    let clients = node_clients(&a.aws, Arc::new(state)).await;
+    let base = node_aws_config(&a.aws).await;
+    let clients = node_clients(&a.aws, &base, Arc::new(state));
     match converge::node::publish(&clients.s3, &a.bucket, &a.service, &a.file).await {
         Ok(id) => {
             println!("{id}");
@@ -170,7 +168,7 @@ async fn node_run(a: &converge::cli::NodeRunArgs) -> anyhow::Result<ExitCode> {
     let name = a.grains.clone().unwrap_or_else(converge::lease::hostname);
     let mut grains = converge::template::naming::parse_name(&name).ok();
     let mut instance_id = a.instance_id.clone();
-    let ec2 = node_ec2(&a.aws).await;
+    let base = node_aws_config(&a.aws).await;
     if a.service.is_none() && grains.is_none() {
         // First boot: the hostname is not named yet; the group is.
         let identity = async {
@@ -178,6 +176,7 @@ async fn node_run(a: &converge::cli::NodeRunArgs) -> anyhow::Result<ExitCode> {
                 Some(id) => id.clone(),
                 None => converge::node::identity::instance_id(a.imds_endpoint.as_deref()).await?,
             };
+            let ec2 = aws_sdk_ec2::Client::new(&base);
             let group = converge::node::identity::group_name(&ec2, &id).await?;
             Ok::<_, converge::node::NodeError>((id, group))
         };
@@ -249,7 +248,7 @@ async fn node_run(a: &converge::cli::NodeRunArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(addr = %listener.local_addr().unwrap_or(a.metrics_addr), "node metrics and status");
         tokio::spawn(converge::node::observe::serve(listener, state.clone()));
     }
-    let clients = node_clients(&a.aws, state.clone()).await;
+    let clients = node_clients(&a.aws, &base, state.clone());
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot listen for SIGHUP")?;
     let mut registered = false;

@@ -36,14 +36,21 @@ use crate::template::Role;
 #[derive(Default)]
 pub struct RenderCache {
     entries: Mutex<HashMap<PathBuf, Entry>>,
-    /// Files rendered and reused by the last load.
-    last: Mutex<(usize, usize)>,
+    /// Files the last load rendered, reused and read.
+    last: Mutex<LastLoad>,
     /// Per-resource results of the last load's whole-tree steps.
     memo: Mutex<ResourceMemo>,
     /// The digest of each file's text at the last load, and the stamp it had.
     texts: Mutex<HashMap<PathBuf, TextSeen>>,
-    /// Files whose text the last load read.
-    reads: std::sync::atomic::AtomicUsize,
+}
+
+/// What the last load did with the files.
+#[derive(Default, Clone, Copy)]
+struct LastLoad {
+    rendered: usize,
+    reused: usize,
+    /// Read from disk (the others were known unchanged by their stamp).
+    read: usize,
 }
 
 /// What a file held when the last load read it.
@@ -163,8 +170,9 @@ impl RenderCache {
             .iter()
             .filter(|(_, t)| !matches!(t, Ok(Text::Unchanged { .. })))
             .count();
-        self.reads
-            .store(reads, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut last) = self.last.lock() {
+            last.read = reads;
+        }
         if let Ok(mut t) = self.texts.lock() {
             *t = seen;
         }
@@ -173,7 +181,7 @@ impl RenderCache {
 
     /// How many files the last load read (the others were known unchanged by their stamp).
     pub fn last_reads(&self) -> usize {
-        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+        self.last.lock().map_or(0, |l| l.read)
     }
 
     /// Ends a load's use of the per-resource results.
@@ -185,7 +193,7 @@ impl RenderCache {
 
     /// How many manifest files the last load rendered, and how many it reused.
     pub fn last_load(&self) -> (usize, usize) {
-        self.last.lock().map_or((0, 0), |l| *l)
+        self.last.lock().map_or((0, 0), |l| (l.rendered, l.reused))
     }
 }
 
@@ -208,7 +216,7 @@ impl Recording<'_> {
             *entries = self.fresh;
         }
         if let Ok(mut last) = self.cache.last.lock() {
-            *last = (rendered, reused);
+            (last.rendered, last.reused) = (rendered, reused);
         }
     }
 }
