@@ -719,3 +719,54 @@ async fn a_node_without_a_name_takes_its_grains_from_its_auto_scaling_group() {
     );
     assert!(!other.exists(), "nothing deployed without an identity");
 }
+
+/// The node's own flags in bad forms: a metadata endpoint that is not a URL, a metrics address
+/// already taken. Each is a clear error before anything is deployed.
+#[test]
+fn bad_node_flags_are_refused_before_anything_is_deployed() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("srv");
+    let log = work.path().join("steps.log");
+    let root_arg = root.display().to_string();
+    let out = node(
+        &[
+            "run",
+            "--bucket",
+            "b",
+            "--root",
+            &root_arg,
+            "--imds-endpoint",
+            "not a url",
+        ],
+        &log,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("identity: --imds-endpoint not a url:"),
+        "{}",
+        stderr(&out)
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = node(
+        &[
+            "run",
+            "--bucket",
+            "b",
+            "--service",
+            "myapp",
+            "--root",
+            &root_arg,
+            "--metrics-addr",
+            &addr,
+        ],
+        &log,
+    );
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!root.exists(), "nothing deployed");
+}
