@@ -330,7 +330,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
     pub backoff_max: Duration,
     /// Quiet period after a change in the desired directory before it is reloaded.
-    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
     pub debounce: Duration,
     /// The desired directory is also checked this often (a stat per file), in case a filesystem
     /// event was missed; it is read again only if something changed.

@@ -102,15 +102,16 @@ pub struct DesiredSet {
     pub revision: Option<String>,
     /// A hash of every file's path and content: equal fingerprints mean nothing changed.
     pub fingerprint: u64,
-    /// kind → name → resource.
-    pub resources: BTreeMap<String, BTreeMap<String, DesiredResource>>,
+    /// kind → name → resource. Shared: a reload reuses what did not change (and so do the
+    /// loader's caches), without copying it.
+    pub resources: BTreeMap<String, BTreeMap<String, Arc<DesiredResource>>>,
     /// What the account's shards desire (this one included), for references across shards.
     pub account: Arc<AccountIndex>,
 }
 
 impl DesiredSet {
     /// The desired resources of one kind, by name.
-    pub fn of_kind(&self, kind: &str) -> Option<&BTreeMap<String, DesiredResource>> {
+    pub fn of_kind(&self, kind: &str) -> Option<&BTreeMap<String, Arc<DesiredResource>>> {
         self.resources.get(kind)
     }
 
@@ -137,7 +138,8 @@ impl DesiredSet {
     }
 
     /// Adds (or replaces) one resource.
-    pub fn insert(&mut self, resource: DesiredResource) {
+    pub fn insert(&mut self, resource: impl Into<Arc<DesiredResource>>) {
+        let resource = resource.into();
         self.resources
             .entry(resource.kind.clone())
             .or_default()

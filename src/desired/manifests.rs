@@ -18,6 +18,7 @@ pub fn to_manifests(sets: &[&DesiredSet], instance: Option<&str>) -> String {
         .iter()
         .flat_map(|set| set.resources.values())
         .flat_map(BTreeMap::values)
+        .map(|r| &**r)
         .filter(|r| match instance {
             None => true,
             Some(i) => match r.labels.get(LABEL_INSTANCE) {

@@ -53,8 +53,9 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use crate::core::model::DesiredTree;
+use crate::core::model::{DesiredResource, DesiredTree};
 use crate::core::shard::Accounts;
 use crate::core::source::Problem;
 use crate::core::Registry;
@@ -241,6 +242,7 @@ fn load_walked<R: Registry>(
                 instances::render_shared::<R>(&mut renderer, &dir, &file, &text, &mut problems)
             }
         };
+        let made: Vec<Arc<DesiredResource>> = made.into_iter().map(Arc::new).collect();
         if problems.len() == before {
             recording.keep(&file, key, made.clone());
         }

@@ -36,7 +36,7 @@ impl<'a> Placer<'a> {
     pub fn new(
         accounts: &'a Accounts,
         default_region: Option<&str>,
-        docs: &[DesiredResource],
+        docs: &[Arc<DesiredResource>],
     ) -> Placer<'a> {
         let regions: BTreeSet<String> = docs
             .iter()
@@ -128,7 +128,7 @@ pub fn unknown_account(accounts: &Accounts, alias: &str) -> String {
 pub fn insert(
     shards: &mut BTreeMap<ShardId, DesiredSet>,
     shard: &ShardId,
-    doc: DesiredResource,
+    doc: Arc<DesiredResource>,
     problems: &mut Vec<Problem>,
 ) {
     let set = shards.entry(shard.clone()).or_default();

@@ -93,13 +93,13 @@ impl Text {
 
 struct Entry {
     key: u64,
-    docs: Vec<DesiredResource>,
+    docs: Vec<Arc<DesiredResource>>,
 }
 
 impl RenderCache {
     /// What `file` rendered when its inputs hashed to `key`, if it did, taken out of the
     /// cache (the load that takes it keeps it again: [`Recording::keep`]).
-    pub(super) fn take(&self, file: &Path, key: u64) -> Option<Vec<DesiredResource>> {
+    pub(super) fn take(&self, file: &Path, key: u64) -> Option<Vec<Arc<DesiredResource>>> {
         let mut entries = self.entries.lock().ok()?;
         if entries.get(file)?.key != key {
             return None;
@@ -205,7 +205,7 @@ pub(super) struct Recording<'a> {
 
 impl Recording<'_> {
     /// `file` rendered `docs` from inputs hashing to `key`, without a problem.
-    pub fn keep(&mut self, file: &Path, key: u64, docs: Vec<DesiredResource>) {
+    pub fn keep(&mut self, file: &Path, key: u64, docs: Vec<Arc<DesiredResource>>) {
         self.fresh.insert(file.to_path_buf(), Entry { key, docs });
     }
 
@@ -224,7 +224,7 @@ impl Recording<'_> {
 /// Per-resource results of the whole-tree steps, by a hash of their inputs.
 #[derive(Default)]
 pub(super) struct ResourceMemo {
-    derived: HashMap<u64, Vec<DesiredResource>>,
+    derived: HashMap<u64, Vec<Arc<DesiredResource>>>,
     references: HashMap<u64, Arc<[Reference]>>,
 }
 
@@ -243,7 +243,7 @@ impl MemoPass {
         doc: &DesiredResource,
         region: &str,
         problems: &mut Vec<super::Problem>,
-    ) -> Vec<DesiredResource> {
+    ) -> Vec<Arc<DesiredResource>> {
         let mut h = DefaultHasher::new();
         (
             &doc.kind,
@@ -260,7 +260,10 @@ impl MemoPass {
             return made;
         }
         let before = problems.len();
-        let made = super::instances::derived::<R>(doc, region, problems);
+        let made: Vec<_> = super::instances::derived::<R>(doc, region, problems)
+            .into_iter()
+            .map(Arc::new)
+            .collect();
         if problems.len() == before {
             self.new.derived.insert(key, made.clone());
         }

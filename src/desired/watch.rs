@@ -218,6 +218,7 @@ impl FsWatch {
                         })
                 });
                 if relevant {
+                    tracing::debug!(events = ?events.iter().map(|e| (&e.kind, &e.paths)).collect::<Vec<_>>(), "desired directory changed");
                     let _ = tx.send(());
                 }
             }

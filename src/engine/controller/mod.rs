@@ -148,7 +148,11 @@ impl<K: Kind> Controller<K> {
                 }
                 continue;
             };
+            let adopting = std::time::Instant::now();
             let spec_changes = self.load_specs(&desired);
+            if !spec_changes.changed.is_empty() || spec_changes.removed {
+                tracing::debug!(kind = K::NAME, generation = desired.generation, changed = spec_changes.changed.len(), removed = spec_changes.removed, took = ?adopting.elapsed(), "desired generation adopted");
+            }
             targets.extend(spec_changes.changed);
             let now = Instant::now();
             targets.extend(self.backoffs.due_keys(now));
@@ -262,55 +266,67 @@ impl<K: Kind> Controller<K> {
             .fold(next_full, |wake, due| wake.min(due.max(now)))
     }
 
-    /// Adopts a new desired generation: parses this kind's specs, resets the backoff of
-    /// every resource whose spec changed, forgets resources no longer desired.
+    /// Adopts a new desired generation: parses the specs of this kind that are new or
+    /// changed, resets their backoff, forgets resources no longer desired. The specs in force
+    /// are updated in place: a reload at fleet scale changes a few resources of one kind, and
+    /// the others' specs are neither parsed nor copied again (unless a listing in flight
+    /// still holds them).
     fn load_specs(&mut self, desired: &DesiredSet) -> SpecChanges {
         let mut spec_changes = SpecChanges::default();
         if desired.generation == self.generation {
             return spec_changes;
         }
         self.generation = desired.generation;
-        let mut specs = BTreeMap::new();
-        let mut meta = BTreeMap::new();
-        for (name, res) in desired.of_kind(K::NAME).into_iter().flatten() {
-            // An unchanged spec is not parsed again (a reload at fleet scale changes a few).
-            let kept = self
-                .specs
-                .get(name)
-                .filter(|_| self.meta.get(name).map(|m| m.hash) == Some(res.hash));
-            let parsed = match kept {
-                Some(spec) => Ok(spec.clone()),
-                None => <K::Spec as serde::Deserialize>::deserialize(&*res.spec),
-            };
-            match parsed {
+        let none = BTreeMap::new();
+        let wanted = desired.of_kind(K::NAME).unwrap_or(&none);
+        let mut parsed = Vec::new();
+        for (name, res) in wanted {
+            if self.meta.get(name).map(|m| m.hash) == Some(res.hash) {
+                continue;
+            }
+            let spec = <K::Spec as serde::Deserialize>::deserialize(&*res.spec);
+            parsed.push((name, res, spec));
+        }
+        let gone: Vec<String> = self
+            .meta
+            .keys()
+            .filter(|n| !wanted.contains_key(*n))
+            .cloned()
+            .collect();
+        if parsed.is_empty() && gone.is_empty() {
+            return spec_changes;
+        }
+        let specs = Arc::make_mut(&mut self.specs);
+        for (name, res, spec) in parsed {
+            match spec {
                 Ok(spec) => {
                     specs.insert(name.clone(), spec);
-                    meta.insert(
+                    self.meta.insert(
                         name.clone(),
                         Meta {
                             hash: res.hash,
                             source: res.origin.to_string(),
                         },
                     );
+                    self.backoffs.forget(name);
+                    spec_changes.changed.insert(name.clone());
                 }
                 // The loader checked the spec already; this would be a bug, so say so loudly.
                 Err(e) => {
-                    tracing::error!(kind = K::NAME, name = %name, error = %e, "spec does not match its schema after loading; skipped")
+                    tracing::error!(kind = K::NAME, name = %name, error = %e, "spec does not match its schema after loading; skipped");
+                    specs.remove(name);
+                    self.meta.remove(name);
                 }
             }
         }
-        for (name, new) in &meta {
-            if self.meta.get(name).map(|m| m.hash) != Some(new.hash) {
-                self.backoffs.forget(name);
-                spec_changes.changed.insert(name.clone());
-            }
+        for name in &gone {
+            specs.remove(name);
+            self.meta.remove(name);
         }
-        spec_changes.removed = self.meta.keys().any(|n| !meta.contains_key(n));
+        spec_changes.removed = !gone.is_empty();
         self.tracked.retain(|n, _| specs.contains_key(n));
         self.waiting_seen.retain(|n, _| specs.contains_key(n));
         self.backoffs.retain(|n| specs.contains_key(n));
-        self.specs = Arc::new(specs);
-        self.meta = meta;
         spec_changes
     }
 }

@@ -1,8 +1,9 @@
 //! `kind: Queue` — an SQS queue: attributes and tags.
 //!
-//! Reads per sweep: one paginated `ListQueues` for the whole region, then the two per-queue
-//! reads SQS forces (`GetQueueAttributes`, `ListQueueTags`), only for desired queues (and, with
-//! `--prune`, for every queue, to find the ones this controller owns). Each queue publishes its
+//! Reads per sweep: one paginated `ListQueues` for the whole region (for a sweep of one
+//! queue, a `ListQueues` by its name as prefix), then the two per-queue reads SQS forces
+//! (`GetQueueAttributes`, `ListQueueTags`), only for desired queues (and, with `--prune`, for
+//! every queue, to find the ones this controller owns). Each queue publishes its
 //! `url` and `arn` as facts.
 //!
 //! What is managed, field by field:
@@ -140,6 +141,22 @@ impl Queue {
     }
 }
 
+impl Queue {
+    /// Every queue's URL in the region, or those whose name starts with `prefix`.
+    async fn list_urls(&self, prefix: Option<&str>) -> Result<Vec<String>, KindError> {
+        self.client
+            .list_queues()
+            .set_queue_name_prefix(prefix.map(str::to_string))
+            .max_results(1000)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .or_fail(&CODES, "ListQueues", prefix.unwrap_or("(all queues)"))
+    }
+}
+
 impl Schema for Queue {
     const NAME: &'static str = refs::queue::KIND;
     type Spec = QueueSpec;
@@ -161,17 +178,15 @@ impl Kind for Queue {
         &self,
         scope: &Scope<'_, QueueSpec>,
     ) -> Result<Observed<LiveQueue>, KindError> {
-        let urls: Vec<String> = self
-            .client
-            .list_queues()
-            .max_results(1000)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .or_fail(&CODES, "ListQueues", "(all queues)")?;
-        let in_region = urls.len();
+        // A sweep of one queue (a desired change, a retry) lists it by its name as a prefix:
+        // one short page, where the region's listing takes a page per 1,000 queues before the
+        // first read can start. It is never more calls than the region's listing.
+        let only = match scope.desired.keys().next() {
+            Some(name) if !scope.all && scope.desired.len() == 1 => Some(name.as_str()),
+            _ => None,
+        };
+        let urls = self.list_urls(only).await?;
+        let in_region = only.is_none().then_some(urls.len());
         let wanted: Vec<String> = urls
             .into_iter()
             .filter(|u| scope.all || scope.desired.contains_key(queue_name(u)))
@@ -182,7 +197,7 @@ impl Kind for Queue {
         // not show.
         let paged: Option<Paged<'_>> = self
             .pages
-            .worth_it(wanted.len(), Some(in_region))
+            .worth_it(wanted.len(), in_region)
             .then(|| self.pages.list().map(Arc::new).boxed().shared());
         let paged = &paged;
         let reads = stream::iter(wanted)
