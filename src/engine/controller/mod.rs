@@ -281,7 +281,11 @@ impl<K: Kind> Controller<K> {
         let wanted = desired.of_kind(K::NAME).unwrap_or(&none);
         let mut parsed = Vec::new();
         for (name, res) in wanted {
-            if self.meta.get(name).map(|m| m.hash) == Some(res.hash) {
+            if let Some(m) = self.meta.get_mut(name).filter(|m| m.hash == res.hash) {
+                // Moved (another file, or lines added above it) but the same spec.
+                if m.origin != res.origin {
+                    m.origin = res.origin.clone();
+                }
                 continue;
             }
             let spec = <K::Spec as serde::Deserialize>::deserialize(&*res.spec);
@@ -305,7 +309,7 @@ impl<K: Kind> Controller<K> {
                         name.clone(),
                         Meta {
                             hash: res.hash,
-                            source: res.origin.to_string(),
+                            origin: res.origin.clone(),
                         },
                     );
                     self.backoffs.forget(name);
@@ -315,7 +319,7 @@ impl<K: Kind> Controller<K> {
                 Err(e) => {
                     tracing::error!(kind = K::NAME, name = %name, error = %e, "spec does not match its schema after loading; skipped");
                     specs.remove(name);
-                    self.meta.remove(name);
+                    spec_changes.removed |= self.meta.remove(name).is_some();
                 }
             }
         }
@@ -323,7 +327,7 @@ impl<K: Kind> Controller<K> {
             specs.remove(name);
             self.meta.remove(name);
         }
-        spec_changes.removed = !gone.is_empty();
+        spec_changes.removed |= !gone.is_empty();
         self.tracked.retain(|n, _| specs.contains_key(n));
         self.waiting_seen.retain(|n, _| specs.contains_key(n));
         self.backoffs.retain(|n| specs.contains_key(n));

@@ -197,8 +197,9 @@ impl<K: Kind> Controller<K> {
             {
                 // Its listing failed: retry those resources with backoff (the full sweep
                 // skips them, its listing being older than their change).
+                // A name no longer desired gets none: nothing would ever clear it.
                 let now = Instant::now();
-                for name in &targets {
+                for name in targets.iter().filter(|n| self.specs.contains_key(*n)) {
                     self.backoffs.failed(name, false, now);
                 }
             }

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::{Controller, Engine};
+use crate::core::Origin;
 use crate::core::{Action, Change, ErrorClass, KindError};
 use crate::engine::status::{rfc3339, KindStatus, PlannedChange, ResourceStatus, State};
 use crate::engine::{awaited_kind, Kind};
@@ -13,7 +14,7 @@ use crate::engine::{awaited_kind, Kind};
 /// Where a desired resource was written, and the hash of its spec.
 pub(super) struct Meta {
     pub hash: u64,
-    pub source: String,
+    pub origin: Origin,
 }
 
 /// One desired resource, as the controller follows it.
@@ -230,7 +231,7 @@ impl<K: Kind> Controller<K> {
                 drifts: t.map_or(0, |t| t.drifts),
                 pending_changes: t.map(|t| t.planned.clone()).unwrap_or_default(),
                 attempts: self.backoffs.attempts(name),
-                source: m.source.clone(),
+                source: m.origin.to_string(),
             });
         }
         (resources, counts)

@@ -178,9 +178,10 @@ impl Kind for Queue {
         &self,
         scope: &Scope<'_, QueueSpec>,
     ) -> Result<Observed<LiveQueue>, KindError> {
-        // A sweep of one queue (a desired change, a retry) lists it by its name as a prefix:
-        // one short page, where the region's listing takes a page per 1,000 queues before the
-        // first read can start. It is never more calls than the region's listing.
+        // A sweep of one queue (a desired change, a retry, or any sweep of a shard that desires
+        // one queue, without --prune) lists it by its name as a prefix: one short page, where
+        // the region's listing takes a page per 1,000 queues before the first read can start.
+        // It is never more calls than the region's listing.
         let only = match scope.desired.keys().next() {
             Some(name) if !scope.all && scope.desired.len() == 1 => Some(name.as_str()),
             _ => None,

@@ -109,6 +109,11 @@ impl Harness {
 
     /// Publishes the next desired generation: `(kind, name, spec)` for each resource.
     fn want(&mut self, resources: &[(&str, &str, serde_json::Value)]) {
+        self.want_at("test.yaml", 1, resources);
+    }
+
+    /// [`Harness::want`], every resource written at `file:line`.
+    fn want_at(&mut self, file: &str, line: u64, resources: &[(&str, &str, serde_json::Value)]) {
         self.generation += 1;
         let mut set = DesiredSet {
             generation: self.generation,
@@ -116,8 +121,8 @@ impl Harness {
             ..DesiredSet::default()
         };
         let origin = Origin {
-            file: "test.yaml".into(),
-            line: 1,
+            file: file.into(),
+            line,
             column: 1,
         };
         for (kind, name, spec) in resources {
@@ -255,6 +260,51 @@ async fn backoff_grows_while_a_resource_fails_and_resets_once_it_succeeds() {
     assert!(
         gap >= Duration::from_secs(1) && gap <= Duration::from_secs(3),
         "the backoff started over: {gap:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resource_that_moves_with_the_same_spec_is_not_applied_again_and_shows_where_it_is_now() {
+    let mut h = Harness::start(settings());
+    h.want(&[("FakeA", "x", spec(1)), ("FakeA", "y", spec(2))]);
+    h.until("both converge", Duration::from_secs(10), |h| {
+        h.state_of("FakeA", "x") == Some(State::Converged)
+            && h.state_of("FakeA", "y") == Some(State::Converged)
+    })
+    .await;
+    let source = |h: &Harness, name: &str| {
+        h.status("FakeA")
+            .resources
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.source.clone())
+    };
+    assert_eq!(source(&h, "x").as_deref(), Some("test.yaml:1:1"));
+    let calls = h.world(A::NAME).calls.len();
+
+    // x moves to another file, y changes: only y is applied; the next sweep shows x's new place.
+    h.want_at(
+        "moved.yaml",
+        7,
+        &[("FakeA", "x", spec(1)), ("FakeA", "y", spec(3))],
+    );
+    h.until("y is applied", Duration::from_secs(10), |h| {
+        h.world(A::NAME).items.get("y").map(|i| i.value) == Some(3)
+    })
+    .await;
+    h.wait(Duration::from_secs(61)).await;
+    assert_eq!(source(&h, "x").as_deref(), Some("moved.yaml:7:1"));
+    let applied: Vec<String> = h.world(A::NAME).calls[calls..]
+        .iter()
+        .filter_map(|(_, c)| match c {
+            Call::Apply { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        applied,
+        vec!["y".to_string()],
+        "only the changed spec is applied"
     );
 }
 
