@@ -139,9 +139,7 @@ impl Queue {
             pages: TagPages::new(clients.tagging.clone(), "sqs:queue"),
         }
     }
-}
 
-impl Queue {
     /// Every queue's URL in the region, or those whose name starts with `prefix`.
     async fn list_urls(&self, prefix: Option<&str>) -> Result<Vec<String>, KindError> {
         self.client
