@@ -32,7 +32,7 @@ pub mod source;
 pub use change::{Action, Change, FieldChange, Replacement};
 pub use error::{ErrorClass, KindError};
 pub use facts::{Fact, FactFamily};
-pub use model::{DesiredResource, DesiredRx, DesiredSet, DesiredTree};
+pub use model::{DesiredResource, DesiredRx, DesiredSet, DesiredTree, SpecText};
 pub use schema::{Derived, Reference, Registry, Schema, TagStyle};
 pub use shard::{Account, Accounts, ShardId, GLOBAL};
 pub use source::{Origin, Problem};

@@ -53,10 +53,63 @@ pub struct DesiredResource {
     pub labels: BTreeMap<String, String>,
     /// The typed spec, normalised back to JSON (it deserialises into the kind's spec type).
     /// Shared: a reload that reuses a file's rendering ([`crate::desired::reuse`]) shares it.
-    pub spec: std::sync::Arc<serde_json::Value>,
+    pub spec: SpecText,
     pub origin: Origin,
     /// A hash of the normalised spec: it changes exactly when the desired spec changes.
     pub hash: u64,
+}
+
+/// A desired spec as it is kept: its normalised JSON as compact text, shared. The desired
+/// state is the largest thing converge holds at fleet scale (11,001 resources at N = 1,000),
+/// and a `serde_json::Value` costs a B-tree node per object and a heap string per key: the
+/// text is a fraction of that (see BENCHMARKS.md, "Memory"). It is read back where it is
+/// needed: typed by the kind's controller when the spec changes ([`SpecText::parse`]), or as JSON
+/// while a tree is loaded ([`SpecText::value`]). Keys are in the order `Value` keeps them (sorted),
+/// so the text, like the hash, is the same for equal specs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SpecText(Arc<str>);
+
+impl SpecText {
+    /// The spec as JSON.
+    pub fn value(&self) -> serde_json::Value {
+        // The text is this type's own rendering of a `Value`: it parses back to the same one.
+        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The spec as `T` (a kind's spec type).
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.0)
+    }
+
+    /// The compact JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&serde_json::Value> for SpecText {
+    fn from(value: &serde_json::Value) -> Self {
+        // Rendering a `Value` cannot fail (its keys are strings).
+        SpecText(value.to_string().into())
+    }
+}
+
+impl From<serde_json::Value> for SpecText {
+    fn from(value: serde_json::Value) -> Self {
+        SpecText::from(&value)
+    }
+}
+
+impl std::fmt::Display for SpecText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for SpecText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl DesiredResource {
@@ -67,7 +120,7 @@ impl DesiredResource {
             name: name.to_string(),
             labels: BTreeMap::new(),
             hash: hash_json(&spec),
-            spec: std::sync::Arc::new(spec),
+            spec: SpecText::from(&spec),
             origin,
         }
     }

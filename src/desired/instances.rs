@@ -194,7 +194,7 @@ pub fn derived<R: Registry>(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let standard_tags = standard_tags_of(doc);
-    for d in R::expand(&doc.kind, &doc.name, &doc.spec, region) {
+    for d in R::expand(&doc.kind, &doc.name, &doc.spec.value(), region) {
         let spec = match R::retype(d.kind, d.spec).and_then(|spec| match &standard_tags {
             Some(tags) => with_standard_tags::<R>(d.kind, spec, tags),
             None => Ok(spec),

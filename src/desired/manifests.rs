@@ -60,7 +60,7 @@ pub fn to_manifests(sets: &[&DesiredSet], instance: Option<&str>) -> String {
             "apiVersion": API_VERSION,
             "kind": r.kind,
             "metadata": metadata,
-            "spec": &*r.spec,
+            "spec": r.spec.value(),
         });
         let yaml = serde_saphyr::to_string(&doc)
             .unwrap_or_else(|e| format!("# cannot show as YAML: {e}\n"));

@@ -283,7 +283,7 @@ impl MemoPass {
                 .references
                 .get(&key)
                 .cloned()
-                .unwrap_or_else(|| R::references(&doc.kind, &doc.spec).into()),
+                .unwrap_or_else(|| R::references(&doc.kind, &doc.spec.value()).into()),
         };
         self.new.references.insert(key, made.clone());
         made

@@ -288,11 +288,18 @@ fn a_service_template_renders_once_per_instance_with_labels_and_standard_tags() 
         ]
     );
     let q = &queues["myapp-production-uswest2-b"];
-    assert_eq!(q.spec["tags"]["team"], "prod-ops");
-    assert_eq!(q.spec["tags"]["service_instance"], "mine", "user tags win");
-    assert_eq!(q.spec["tags"]["cluster_name"], "myapp-production-uswest2");
-    assert_eq!(q.spec["tags"]["service_group"], "myapp-production");
-    assert_eq!(q.spec["tags"]["region"], "us-west-2");
+    assert_eq!(q.spec.value()["tags"]["team"], "prod-ops");
+    assert_eq!(
+        q.spec.value()["tags"]["service_instance"],
+        "mine",
+        "user tags win"
+    );
+    assert_eq!(
+        q.spec.value()["tags"]["cluster_name"],
+        "myapp-production-uswest2"
+    );
+    assert_eq!(q.spec.value()["tags"]["service_group"], "myapp-production");
+    assert_eq!(q.spec.value()["tags"]["region"], "us-west-2");
     assert_eq!(q.labels[LABEL_INSTANCE], "myapp/production");
     assert_eq!(q.labels[LABEL_REGION], "us-west-2");
     assert_eq!(q.origin.line, 3, "the template line of the document");
@@ -303,7 +310,7 @@ fn a_service_template_renders_once_per_instance_with_labels_and_standard_tags() 
         "only its metadata.region"
     );
     assert_eq!(
-        plain.spec["tags"],
+        plain.spec.value()["tags"],
         serde_json::json!({}),
         "no standard tags outside services"
     );
@@ -434,7 +441,7 @@ fn a_template_outside_services_renders_once_with_values() {
     ]);
     let set = load(d.path()).unwrap();
     assert_eq!(
-        set.of_kind("Queue").unwrap()["q"].spec["attributes"]["DelaySeconds"],
+        set.of_kind("Queue").unwrap()["q"].spec.value()["attributes"]["DelaySeconds"],
         "7"
     );
 }
@@ -496,7 +503,7 @@ fn a_shared_template_renders_once_for_the_service() {
     let set = load(d.path()).unwrap();
     let q = &set.of_kind("Queue").unwrap()["myapp-shared"];
     assert_eq!(
-        q.spec["tags"],
+        q.spec.value()["tags"],
         serde_json::json!({"service_name": "myapp", "team": "ops"})
     );
     assert_eq!(q.labels[LABEL_SERVICE], "myapp");
@@ -845,12 +852,13 @@ fn a_reload_reads_only_files_whose_stamp_changed_or_that_changed_just_before_the
     std::fs::write(d.path().join("plain.yaml"), plain(2)).unwrap();
     assert_eq!(same_as_full("one file rewritten"), 1);
     let t = load_reusing(&d, &cache).unwrap();
-    let spec = &t
+    let spec = t
         .shards
         .values()
         .find_map(|s| s.of_kind("Queue")?.get("plain"))
         .unwrap()
-        .spec;
+        .spec
+        .value();
     assert_eq!(
         spec["attributes"]["DelaySeconds"], "2",
         "the new content, not the old"

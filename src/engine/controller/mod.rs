@@ -288,7 +288,7 @@ impl<K: Kind> Controller<K> {
                 }
                 continue;
             }
-            let spec = <K::Spec as serde::Deserialize>::deserialize(&*res.spec);
+            let spec = res.spec.parse::<K::Spec>();
             parsed.push((name, res, spec));
         }
         let gone: Vec<String> = self
