@@ -80,11 +80,6 @@ impl SpecText {
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_str(&self.0)
     }
-
-    /// The compact JSON text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl From<&serde_json::Value> for SpecText {
@@ -264,4 +259,30 @@ pub fn hash_json(v: &serde_json::Value) -> u64 {
     let mut h = DefaultHasher::new();
     v.to_string().hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SpecText;
+
+    #[test]
+    fn a_spec_text_reads_back_as_the_json_and_the_type_it_was_made_from() {
+        let json = serde_json::json!({"b": {"y": [1, 2.5, "x"], "a": null}, "a": true});
+        let text = SpecText::from(&json);
+        assert_eq!(text.value(), json);
+        assert_eq!(
+            text.to_string(),
+            r#"{"a":true,"b":{"a":null,"y":[1,2.5,"x"]}}"#,
+            "keys sorted, compact"
+        );
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Typed {
+            a: bool,
+        }
+        assert_eq!(text.parse::<Typed>().ok(), Some(Typed { a: true }));
+        assert!(
+            text.parse::<Vec<u8>>().is_err(),
+            "a mismatched type is an error"
+        );
+    }
 }

@@ -288,18 +288,12 @@ fn a_service_template_renders_once_per_instance_with_labels_and_standard_tags() 
         ]
     );
     let q = &queues["myapp-production-uswest2-b"];
-    assert_eq!(q.spec.value()["tags"]["team"], "prod-ops");
-    assert_eq!(
-        q.spec.value()["tags"]["service_instance"],
-        "mine",
-        "user tags win"
-    );
-    assert_eq!(
-        q.spec.value()["tags"]["cluster_name"],
-        "myapp-production-uswest2"
-    );
-    assert_eq!(q.spec.value()["tags"]["service_group"], "myapp-production");
-    assert_eq!(q.spec.value()["tags"]["region"], "us-west-2");
+    let tags = &q.spec.value()["tags"];
+    assert_eq!(tags["team"], "prod-ops");
+    assert_eq!(tags["service_instance"], "mine", "user tags win");
+    assert_eq!(tags["cluster_name"], "myapp-production-uswest2");
+    assert_eq!(tags["service_group"], "myapp-production");
+    assert_eq!(tags["region"], "us-west-2");
     assert_eq!(q.labels[LABEL_INSTANCE], "myapp/production");
     assert_eq!(q.labels[LABEL_REGION], "us-west-2");
     assert_eq!(q.origin.line, 3, "the template line of the document");
