@@ -19,8 +19,12 @@ use tokio::sync::watch;
 /// account waits for one of its resources (an existing security group a load balancer names).
 const DEMAND: &str = "~demanded";
 
-/// One shard's facts: kind → name → fact → value.
-pub type Snapshot = BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>;
+/// One kind's facts in one shard: name → fact → value.
+pub type KindFacts = BTreeMap<String, BTreeMap<String, String>>;
+/// One shard's facts: kind → its facts. Each kind's are shared between snapshots: a change
+/// copies the one kind it changes, not the store (readers hold older snapshots a while; at
+/// fleet scale a copy of every kind's facts per change was megabytes each).
+pub type Snapshot = BTreeMap<String, Arc<KindFacts>>;
 /// An account's facts: region (or `global`) → that shard's facts.
 pub type AccountSnapshot = BTreeMap<String, Snapshot>;
 
@@ -90,15 +94,15 @@ impl Facts {
     }
 
     /// Replaces everything `kind` published with `by_name`; wakes waiters if anything changed.
-    pub fn publish(&self, kind: &str, by_name: BTreeMap<String, BTreeMap<String, String>>) {
+    pub fn publish(&self, kind: &str, by_name: KindFacts) {
         let region = &self.region;
         self.change(
             by_name,
-            |s, by_name| s.get(region).and_then(|s| s.get(kind)) == Some(by_name),
+            |s, by_name| s.get(region).and_then(|s| s.get(kind)).map(|k| &**k) == Some(by_name),
             |next, by_name| {
                 next.entry(region.clone())
                     .or_default()
-                    .insert(kind.to_string(), by_name);
+                    .insert(kind.to_string(), Arc::new(by_name));
             },
         );
     }
@@ -115,11 +119,12 @@ impl Facts {
                     == Some(facts)
             },
             |next, facts| {
-                next.entry(region.clone())
+                let of_kind = next
+                    .entry(region.clone())
                     .or_default()
                     .entry(kind.to_string())
-                    .or_default()
-                    .insert(name.to_string(), facts);
+                    .or_default();
+                Arc::make_mut(of_kind).insert(name.to_string(), facts);
             },
         );
     }
@@ -149,11 +154,12 @@ impl Facts {
                     .is_some_and(|d| d.contains_key(kind))
             },
             |next, ()| {
-                next.entry(region.clone())
+                let demanded = next
+                    .entry(region.clone())
                     .or_default()
                     .entry(DEMAND.to_string())
-                    .or_default()
-                    .insert(kind.to_string(), BTreeMap::new());
+                    .or_default();
+                Arc::make_mut(demanded).insert(kind.to_string(), BTreeMap::new());
             },
         );
     }

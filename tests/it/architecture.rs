@@ -20,7 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("node", &[]),
     ("template", &["core"]),
     ("desired", &["core", "template", "metrics", "mem"]),
-    ("engine", &["core", "metrics"]),
+    ("engine", &["core", "metrics", "mem"]),
     ("aws", &["core", "metrics"]),
     ("http", &["core", "engine", "metrics"]),
     ("plan", &["core", "engine", "metrics"]),

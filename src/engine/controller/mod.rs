@@ -300,6 +300,8 @@ impl<K: Kind> Controller<K> {
         if parsed.is_empty() && gone.is_empty() {
             return spec_changes;
         }
+        // Most of the kind is new (the first generation): the maps are rebuilt below.
+        let bulk = parsed.len() > self.meta.len();
         let specs = Arc::make_mut(&mut self.specs);
         for (name, res, spec) in parsed {
             match spec {
@@ -328,6 +330,13 @@ impl<K: Kind> Controller<K> {
             self.meta.remove(name);
         }
         spec_changes.removed |= !gone.is_empty();
+        if bulk {
+            // A B-tree filled one key at a time leaves its nodes half empty, and a node holds
+            // its specs inline: rebuilt from sorted entries, every node is full (at 11,001
+            // resources, 8 MiB of the specs' 22 were empty slots).
+            *specs = std::mem::take(specs).into_iter().collect();
+            self.meta = std::mem::take(&mut self.meta).into_iter().collect();
+        }
         self.tracked.retain(|n, _| specs.contains_key(n));
         self.waiting_seen.retain(|n, _| specs.contains_key(n));
         self.backoffs.retain(|n| specs.contains_key(n));

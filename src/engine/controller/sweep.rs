@@ -214,6 +214,9 @@ impl<K: Kind> Controller<K> {
         };
         self.reconcile(eng, &desired, &mut inputs.facts, listing, observed)
             .await;
+        // The listing's pages and the observed fleet are freed: give the pages back (the
+        // next kind's listing would reuse them, but between resyncs they are only resident).
+        crate::mem::release_free_memory();
         Some(again)
     }
 
@@ -253,10 +256,12 @@ impl<K: Kind> Controller<K> {
             let Some(spec) = self.specs.get(name) else {
                 continue;
             };
-            match self.waiting_seen.get(name) {
+            match self.waiting_seen.get_mut(name) {
                 Some(seen) if started.duration_since(seen.at) <= eng.settings.resync => {
-                    if let Some(live) = &seen.live {
-                        observed.insert(name.clone(), live.clone());
+                    // Moved, not copied (at fleet scale a first sweep's waiting resources
+                    // can be a whole kind); `reconcile` puts back what it does not diff.
+                    if let Some(live) = seen.live.take() {
+                        observed.insert(name.clone(), live);
                     }
                     in_scope.insert(name.clone(), spec.clone());
                 }
@@ -291,7 +296,7 @@ impl<K: Kind> Controller<K> {
         listing: Listing<K>,
         observed: Result<Observed<K::Live>, KindError>,
     ) {
-        let observed = match observed {
+        let mut observed = match observed {
             Ok(o) => o,
             Err(e) => return self.kind_failed(eng, e, listing.started),
         };
@@ -334,7 +339,8 @@ impl<K: Kind> Controller<K> {
             self.changed.remove(&done.name);
             if matches!(done.outcome, Outcome::Waiting(_)) {
                 let seen = Seen {
-                    live: observed.get(&done.name).cloned(),
+                    // Moved: a desired resource, which pruning below never looks at.
+                    live: observed.remove(&done.name),
                     // A re-diff keeps the time of the listing it re-uses.
                     at: self
                         .waiting_seen
@@ -345,6 +351,15 @@ impl<K: Kind> Controller<K> {
                 self.waiting_seen.insert(done.name.clone(), seen);
             } else {
                 self.waiting_seen.remove(&done.name);
+            }
+        }
+        if listing.reused {
+            // What a re-diff took from `waiting_seen` and did not diff (backing off since)
+            // goes back, or a later re-diff would take it for absent.
+            for (name, live) in std::mem::take(&mut observed) {
+                if let Some(seen) = self.waiting_seen.get_mut(&name) {
+                    seen.live.get_or_insert(live);
+                }
             }
         }
         self.changed.extend(rewake);

@@ -23,66 +23,86 @@ impl AutoScalingGroup {
         &self,
         scope: &Scope<'_, AutoScalingGroupSpec>,
     ) -> Result<Observed<LiveAutoScalingGroup>, KindError> {
+        // Each listing's items are read into what is kept as they arrive (the SDK's groups and
+        // launch configurations, user data included, are several times that in memory).
         let c = &self.client;
-        let (groups, lcs, policies) = tokio::join!(
-            c.describe_auto_scaling_groups()
+        let groups = async {
+            let mut items = c
+                .describe_auto_scaling_groups()
                 .max_records(100)
                 .into_paginator()
                 .items()
-                .send()
-                .try_collect(),
-            c.describe_launch_configurations()
+                .send();
+            let mut groups = Vec::new();
+            while let Some(g) = items.next().await {
+                let g = g.or_fail(&CODES, "DescribeAutoScalingGroups", "(all groups)")?;
+                if let Some(name) = g.auto_scaling_group_name() {
+                    groups.push((
+                        name.to_string(),
+                        live_group(&g),
+                        g.status() == Some(DELETING),
+                    ));
+                }
+            }
+            Ok::<_, KindError>(groups)
+        };
+        let lc_names = async {
+            let mut items = c
+                .describe_launch_configurations()
                 .max_records(100)
                 .into_paginator()
                 .items()
-                .send()
-                .try_collect(),
-            c.describe_policies()
+                .send();
+            let mut names = BTreeSet::new();
+            while let Some(lc) = items.next().await {
+                let lc = lc.or_fail(
+                    &CODES,
+                    "DescribeLaunchConfigurations",
+                    "(all launch configurations)",
+                )?;
+                names.extend(lc.launch_configuration_name().map(String::from));
+            }
+            Ok::<_, KindError>(names)
+        };
+        let policies = async {
+            let mut items = c
+                .describe_policies()
                 .max_records(50)
                 .into_paginator()
                 .items()
-                .send()
-                .try_collect(),
-        );
-        let groups = groups.or_fail(&CODES, "DescribeAutoScalingGroups", "(all groups)")?;
-        let lcs = lcs.or_fail(
-            &CODES,
-            "DescribeLaunchConfigurations",
-            "(all launch configurations)",
-        )?;
-        let policies = policies.or_fail(&CODES, "DescribePolicies", "(all policies)")?;
+                .send();
+            let mut policies = Vec::new();
+            while let Some(p) = items.next().await {
+                let p = p.or_fail(&CODES, "DescribePolicies", "(all policies)")?;
+                if let (Some(group), Some(name)) = (p.auto_scaling_group_name(), p.policy_name()) {
+                    policies.push((group.to_string(), name.to_string(), LivePolicy::of(&p)));
+                }
+            }
+            Ok::<_, KindError>(policies)
+        };
+        let (groups, lc_names, policies) = tokio::join!(groups, lc_names, policies);
+        let (groups, lc_names, policies) = (groups?, lc_names?, policies?);
 
-        let lc_names: BTreeSet<String> = lcs
-            .iter()
-            .filter_map(|l| l.launch_configuration_name().map(String::from))
-            .collect();
         // Launch configuration name, and launch template id → the groups using it.
         let mut lc_users: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut template_users: HashMap<String, BTreeSet<String>> = HashMap::new();
-        let mut out: Observed<LiveAutoScalingGroup> = BTreeMap::new();
-        for g in &groups {
-            let Some(name) = g.auto_scaling_group_name() else {
-                continue;
-            };
-            let live = live_group(g);
+        for (name, live, _) in &groups {
             if let Some(lc) = &live.launch_configuration {
-                lc_users.entry(lc.clone()).or_default().insert(name.into());
+                lc_users.entry(lc.clone()).or_default().insert(name.clone());
             }
             if let Some(id) = live.launch_template.as_ref().and_then(|t| t.id.clone()) {
-                template_users.entry(id).or_default().insert(name.into());
-            }
-            // A group AWS is deleting still holds its launch configuration, but is not there
-            // to manage (or to delete again).
-            if g.status() != Some(DELETING) {
-                out.insert(name.to_string(), live);
+                template_users.entry(id).or_default().insert(name.clone());
             }
         }
-        for p in &policies {
-            let (Some(group), Some(name)) = (p.auto_scaling_group_name(), p.policy_name()) else {
-                continue;
-            };
-            if let Some(live) = out.get_mut(group) {
-                live.policies.insert(name.to_string(), LivePolicy::of(p));
+        // A group AWS is deleting still holds its launch configuration, but is not there to
+        // manage (or to delete again). (Collected, not inserted one by one: full B-tree nodes.)
+        let mut out: Observed<LiveAutoScalingGroup> = (groups.into_iter())
+            .filter(|(_, _, deleting)| !deleting)
+            .map(|(name, live, _)| (name, live))
+            .collect();
+        for (group, name, policy) in policies {
+            if let Some(live) = out.get_mut(&group) {
+                live.policies.insert(name, policy);
             }
         }
         for (name, live) in out.iter_mut() {

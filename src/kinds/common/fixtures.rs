@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::core::facts::Published;
 use crate::core::model::DesiredResource;
 use crate::core::{DesiredSet, Fact, FactFamily, Origin};
-use crate::engine::facts::AccountSnapshot;
+use crate::engine::facts::{AccountSnapshot, KindFacts};
 use crate::engine::{DiffCtx, Kind};
 
 /// The controller id every fixture context uses.
@@ -82,16 +82,14 @@ impl Fixture {
     }
 
     /// What `kind` published in the shard of `region` (created empty: it has listed).
-    fn kind_in(
-        &mut self,
-        region: &str,
-        kind: &str,
-    ) -> &mut BTreeMap<String, BTreeMap<String, String>> {
-        self.facts
+    fn kind_in(&mut self, region: &str, kind: &str) -> &mut KindFacts {
+        let of_kind = self
+            .facts
             .entry(region.to_string())
             .or_default()
             .entry(kind.to_string())
-            .or_default()
+            .or_default();
+        std::sync::Arc::make_mut(of_kind)
     }
 
     /// `kind`/`name` in the desired state (spec `{}`).

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::spec::IamRoleSpec;
 use crate::core::{Action, Change, FieldChange, Replacement};
 use crate::kinds::common::delta::Delta;
+use crate::kinds::common::json::JsonDoc;
 use crate::kinds::common::policy::{same_policy, summarise};
 use crate::kinds::common::tags::{self, Tags, ToSet};
 
@@ -26,9 +27,9 @@ pub struct LiveIamRole {
     pub path: String,
     /// Decoded; a document that cannot be decoded is kept as its raw text (never equal to a
     /// desired document, so it is rewritten).
-    pub trust_policy: Value,
+    pub trust_policy: JsonDoc,
     /// Inline policies, decoded: name → document.
-    pub policies: BTreeMap<String, Value>,
+    pub policies: BTreeMap<String, JsonDoc>,
     pub managed_policies: BTreeSet<String>,
     pub instance_profiles: Vec<LiveInstanceProfile>,
     pub tags: Tags,
@@ -190,9 +191,10 @@ pub(super) fn diff(
             &desired.path,
         )));
     }
-    if !same_policy(&live.trust_policy, &trust) {
+    let live_trust = live.trust_policy.value();
+    if !same_policy(&live_trust, &trust) {
         changes.push(C::TrustPolicy {
-            live: live.trust_policy.clone(),
+            live: live_trust,
             desired: trust,
         });
     }
@@ -227,12 +229,12 @@ fn contents(name: &str, desired: &IamRoleSpec, live: &LiveIamRole) -> Vec<C> {
             !live
                 .policies
                 .get(*policy)
-                .is_some_and(|h| same_policy(h, &doc.0))
+                .is_some_and(|h| same_policy(&h.value(), &doc.value()))
         })
         .map(|(policy, doc)| C::PutPolicy {
             policy: policy.clone(),
-            live: live.policies.get(policy).cloned(),
-            desired: doc.0.clone(),
+            live: live.policies.get(policy).map(JsonDoc::value),
+            desired: doc.value(),
         })
         .collect();
     changes.extend(managed.add.into_iter().map(C::AttachPolicy));
@@ -241,7 +243,7 @@ fn contents(name: &str, desired: &IamRoleSpec, live: &LiveIamRole) -> Vec<C> {
             .filter(|(policy, _)| !desired.policies.contains_key(*policy))
             .map(|(policy, doc)| C::DeletePolicy {
                 policy: policy.clone(),
-                live: doc.clone(),
+                live: doc.value(),
             }),
     );
     changes.extend(managed.remove.into_iter().map(C::DetachPolicy));

@@ -10,6 +10,7 @@ use super::{IamRole, CODES};
 use crate::core::KindError;
 use crate::engine::{Observed, Scope};
 use crate::kinds::common::errors::Sent;
+use crate::kinds::common::json::JsonDoc;
 use crate::kinds::common::policy::decode;
 use crate::kinds::common::tags;
 
@@ -22,20 +23,23 @@ impl IamRole {
         &self,
         scope: &Scope<'_, IamRoleSpec>,
     ) -> Result<Observed<LiveIamRole>, KindError> {
-        let pages: Vec<_> = self
+        let mut pages = self
             .client
             .get_account_authorization_details()
             .filter(EntityType::Role)
             .max_items(1000)
             .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .or_fail(&CODES, "GetAccountAuthorizationDetails", "(all roles)")?;
-        let mut roles: Observed<LiveIamRole> = (pages.iter())
-            .flat_map(|page| page.role_detail_list())
-            .filter_map(|r| Some((r.role_name()?.to_string(), live_role(r))))
-            .collect();
+            .send();
+        // Each page is read into live roles as it arrives and dropped: a page of 1,000 roles
+        // with their policy documents is megabytes.
+        let mut roles: Observed<LiveIamRole> = Observed::new();
+        while let Some(page) = pages.next().await {
+            let page = page.or_fail(&CODES, "GetAccountAuthorizationDetails", "(all roles)")?;
+            roles.extend(
+                (page.role_detail_list().iter())
+                    .filter_map(|r| Some((r.role_name()?.to_string(), live_role(r)))),
+            );
+        }
         if !scope.desired.values().any(IamRoleSpec::reads_settings) {
             return Ok(roles);
         }
@@ -64,19 +68,22 @@ fn live_role(r: &RoleDetail) -> LiveIamRole {
     LiveIamRole {
         arn: r.arn().unwrap_or_default().to_string(),
         path: r.path().unwrap_or("/").to_string(),
-        trust_policy: r
-            .assume_role_policy_document()
-            .map(decode_or_raw)
-            .unwrap_or(Value::Null),
+        trust_policy: JsonDoc::new(
+            &r.assume_role_policy_document()
+                .map(decode_or_raw)
+                .unwrap_or(Value::Null),
+        ),
         policies: r
             .role_policy_list()
             .iter()
             .filter_map(|p| {
                 Some((
                     p.policy_name()?.to_string(),
-                    p.policy_document()
-                        .map(decode_or_raw)
-                        .unwrap_or(Value::Null),
+                    JsonDoc::new(
+                        &p.policy_document()
+                            .map(decode_or_raw)
+                            .unwrap_or(Value::Null),
+                    ),
                 ))
             })
             .collect(),

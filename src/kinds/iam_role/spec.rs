@@ -65,7 +65,7 @@ impl IamRoleSpec {
     pub(super) fn trust_policy(&self) -> Value {
         self.policy_document
             .as_ref()
-            .map(|d| d.0.clone())
+            .map(JsonDoc::value)
             .unwrap_or_else(default_trust_policy)
     }
 
@@ -125,7 +125,7 @@ fn check_document(field: &str, doc: &Value, problems: &mut Vec<String>) {
 pub(super) fn validate(spec: &IamRoleSpec) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some(doc) = &spec.policy_document {
-        check_document("policy_document", &doc.0, &mut problems);
+        check_document("policy_document", &doc.value(), &mut problems);
     }
     for (policy, doc) in &spec.policies {
         if policy.is_empty() || policy.len() > 128 || !iam_name_ok(policy) {
@@ -133,7 +133,7 @@ pub(super) fn validate(spec: &IamRoleSpec) -> Vec<String> {
                 "policies.{policy}: a policy name is 1 to 128 letters, digits and `+=,.@_-`"
             ));
         }
-        check_document(&format!("policies.{policy}"), &doc.0, &mut problems);
+        check_document(&format!("policies.{policy}"), &doc.value(), &mut problems);
     }
     for arn in &spec.managed_policies {
         if !arn.starts_with("arn:") || !arn.contains(":policy/") {

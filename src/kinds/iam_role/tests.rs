@@ -7,6 +7,7 @@ use super::spec::default_trust_policy;
 use super::*;
 use crate::core::{Action, Change, MANAGED_BY_TAG};
 use crate::kinds::common::fixtures::{published, Fixture, CONTROLLER};
+use crate::kinds::common::json::JsonDoc;
 
 /// What an empty spec (`{}`) reads as.
 impl Default for IamRoleSpec {
@@ -66,17 +67,19 @@ fn live_from(s: &IamRoleSpec, name: &str) -> LiveIamRole {
     LiveIamRole {
         arn: format!("arn:aws:iam::123456789012:role/{name}"),
         path: "/".into(),
-        trust_policy: json!({"Version": "2012-10-17", "Statement": {"Action": "sts:AssumeRole",
+        trust_policy: JsonDoc::from(
+            json!({"Version": "2012-10-17", "Statement": {"Action": "sts:AssumeRole",
             "Principal": {"Service": ["ec2.amazonaws.com"]}, "Effect": "Allow"}}),
+        ),
         policies: s
             .policies
             .iter()
             .map(|(k, v)| {
-                let mut doc = v.0.clone();
+                let mut doc = v.value();
                 if let Some(Value::Array(st)) = doc.get_mut("Statement") {
                     st.reverse();
                 }
-                (k.clone(), doc)
+                (k.clone(), JsonDoc::from(doc))
             })
             .collect(),
         managed_policies: s.managed_policies.iter().cloned().collect(),
@@ -156,7 +159,7 @@ fn a_role_as_iam_lists_it_back_needs_nothing() {
     let mut live = live;
     let encoded = "%7B%22Version%22%3A%20%222012-10-17%22%2C%20%22Statement%22%3A%20%5B%7B%22Sid%22%3A%20%22myapptestingsqs1%22%2C%20%22Effect%22%3A%20%22Allow%22%2C%20%22Resource%22%3A%20%22arn%3Aaws%3Asqs%3A%2A%3A%2A%3Amyapp-testing-%2A%22%2C%20%22Action%22%3A%20%5B%22sqs%3ADeleteMessage%22%2C%20%22sqs%3AReceiveMessage%22%5D%7D%5D%7D";
     live.policies
-        .insert("myapp-testing-sqs".into(), decode_or_raw(encoded));
+        .insert("myapp-testing-sqs".into(), decode_or_raw(encoded).into());
     assert_eq!(
         IamRole::diff(&f.ctx(), "r", &s, Some(&live)).unwrap(),
         vec![]
@@ -170,7 +173,7 @@ fn a_changed_inline_policy_is_put_again_and_summarised() {
     let mut live = live_from(&s, "r");
     let other = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]});
     live.policies
-        .insert("myapp-testing-sqs".into(), other.clone());
+        .insert("myapp-testing-sqs".into(), other.clone().into());
     let changes = IamRole::diff(&f.ctx(), "r", &s, Some(&live)).unwrap();
     assert_eq!(changes.len(), 1, "{changes:?}");
     let IamRoleChange::PutPolicy {
@@ -199,7 +202,7 @@ fn inline_policies_not_in_the_spec_are_deleted_after_the_puts() {
     let mut live = live_from(&s, "r");
     live.policies.remove("myapp-testing-sqs");
     live.policies
-        .insert("stray".into(), json!({"Statement": []}));
+        .insert("stray".into(), json!({"Statement": []}).into());
     let changes = IamRole::diff(&f.ctx(), "r", &s, Some(&live)).unwrap();
     assert!(
         matches!(&changes[0], IamRoleChange::PutPolicy { policy, live: None, .. } if policy == "myapp-testing-sqs"),
@@ -247,7 +250,8 @@ fn a_changed_trust_policy_is_updated_and_an_equal_one_is_not() {
     );
     assert_eq!(changes[0].fields()[0].field, "policy_document");
     live.trust_policy = json!({"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
-        "Principal": {"Service": "lambda.amazonaws.com"}}], "Version": "2012-10-17"});
+        "Principal": {"Service": "lambda.amazonaws.com"}}], "Version": "2012-10-17"})
+    .into();
     assert_eq!(
         IamRole::diff(&f.ctx(), "r", &s, Some(&live)).unwrap(),
         vec![]
@@ -395,7 +399,7 @@ fn unknown_fields_and_bad_json_are_schema_errors() {
     assert!(e.to_string().contains("not valid JSON"), "{e}");
     // A JSON string is as good as a mapping.
     let s = spec("policies:\n  p: '{\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"s3:*\", \"Resource\": \"*\"}}'\n");
-    assert_eq!(s.policies["p"].0["Statement"]["Action"], "s3:*");
+    assert_eq!(s.policies["p"].value()["Statement"]["Action"], "s3:*");
 }
 
 #[test]

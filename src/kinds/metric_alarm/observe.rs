@@ -60,8 +60,7 @@ impl MetricAlarm {
         let paged = &paged;
         let read: Vec<Option<(String, LiveMetricAlarm)>> = stream::iter(alarms)
             .map(|a| async move {
-                let name = a.alarm_name().unwrap_or_default().to_string();
-                let arn = a.alarm_arn().unwrap_or_default().to_string();
+                let Described { name, arn, config } = a;
                 let desired = scope.desired.contains_key(&name);
                 let own = self.tags(&name, &arn);
                 // Gone since the listing: not observed.
@@ -72,7 +71,6 @@ impl MetricAlarm {
                 else {
                     return Ok(None);
                 };
-                let config = live_config(&a);
                 Ok::<_, KindError>(Some((name, LiveMetricAlarm { arn, config, tags })))
             })
             .buffer_unordered(TAG_READS)
@@ -81,21 +79,26 @@ impl MetricAlarm {
         Ok(read.into_iter().flatten().collect())
     }
 
-    async fn describe(&self, names: Option<Vec<String>>) -> Result<Vec<SdkAlarm>, KindError> {
-        let pages: Vec<_> = self
+    /// Name, ARN and configuration of the alarms listed, each page read as it arrives and
+    /// dropped (the SDK's alarms are several times their configuration in memory).
+    async fn describe(&self, names: Option<Vec<String>>) -> Result<Vec<Described>, KindError> {
+        let mut pages = self
             .client
             .describe_alarms()
             .set_alarm_names(names)
             .max_records(PAGE as i32)
             .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .or_fail(&CODES, "DescribeAlarms", "(alarms)")?;
-        Ok(pages
-            .into_iter()
-            .flat_map(|p| p.metric_alarms.unwrap_or_default())
-            .collect())
+            .send();
+        let mut alarms = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.or_fail(&CODES, "DescribeAlarms", "(alarms)")?;
+            alarms.extend(page.metric_alarms().iter().map(|a| Described {
+                name: a.alarm_name().unwrap_or_default().to_string(),
+                arn: a.alarm_arn().unwrap_or_default().to_string(),
+                config: live_config(a),
+            }));
+        }
+        Ok(alarms)
     }
 
     /// The alarm's tags; `None` when it no longer exists.
@@ -109,6 +112,13 @@ impl MetricAlarm {
             .or_missing(&CODES, "ListTagsForResource", name)?;
         Ok(out.map(|o| tags::collect(o.tags().iter().map(|t| (t.key(), t.value())))))
     }
+}
+
+/// An alarm as `DescribeAlarms` lists it (its tags come from elsewhere).
+struct Described {
+    name: String,
+    arn: String,
+    config: AlarmConfig,
 }
 
 fn live_config(a: &SdkAlarm) -> AlarmConfig {

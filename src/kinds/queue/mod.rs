@@ -238,8 +238,9 @@ impl Kind for Queue {
         live: Option<&LiveQueue>,
     ) -> Result<Vec<QueueChange>, Waiting> {
         if let Some(dlq) = dead_letter_queue(desired) {
-            if ctx.is_desired(refs::queue::KIND, dlq) && ctx.fact(refs::queue::ARN, dlq).is_none() {
-                return Err(Waiting::on(refs::queue::KIND, dlq));
+            if ctx.is_desired(refs::queue::KIND, &dlq) && ctx.fact(refs::queue::ARN, &dlq).is_none()
+            {
+                return Err(Waiting::on(refs::queue::KIND, &dlq));
             }
         }
         // Everything to set at creation (the name decides FIFO).
@@ -353,10 +354,10 @@ impl Kind for Queue {
 }
 
 /// The name of the dead-letter queue a redrive policy points at.
-fn dead_letter_queue(spec: &QueueSpec) -> Option<&str> {
-    let policy = &spec.attributes.redrive_policy.as_ref()?.0;
+fn dead_letter_queue(spec: &QueueSpec) -> Option<String> {
+    let policy = spec.attributes.redrive_policy.as_ref()?.value();
     let arn = policy.get("deadLetterTargetArn")?.as_str()?;
-    arn.rsplit(':').next()
+    arn.rsplit(':').next().map(str::to_string)
 }
 
 /// The Tagging API's listing of converge's queues, shared by every queue's read.

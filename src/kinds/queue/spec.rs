@@ -171,7 +171,7 @@ pub fn validate(name: &str, spec: &QueueSpec) -> Vec<String> {
         }
     }
     problems.extend(not_bool);
-    if let Some(JsonDoc(rp)) = &a.redrive_policy {
+    if let Some(rp) = a.redrive_policy.as_ref().map(JsonDoc::value) {
         if !(rp["deadLetterTargetArn"].is_string() && rp.get("maxReceiveCount").is_some()) {
             problems.push(
                 "attributes.RedrivePolicy: needs deadLetterTargetArn (an ARN) and maxReceiveCount"

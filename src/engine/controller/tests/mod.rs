@@ -355,13 +355,7 @@ async fn a_waiting_resource_wakes_when_the_fact_it_waits_for_appears() {
     let mut h = Harness::start(settings());
     let a = json!({"value": 1, "needs": "b"});
     h.want(&[("FakeA", "a", a.clone())]);
-    h.until("a waits for FakeB/b", Duration::from_secs(10), |h| {
-        h.status("FakeA")
-            .resources
-            .first()
-            .is_some_and(|r| r.waiting_for.as_deref() == Some("FakeB/b"))
-    })
-    .await;
+    h.until_a_waits_for_b().await;
     assert_eq!(h.state_of("FakeA", "a"), Some(State::Pending));
     assert!(
         h.applies("FakeA", "a").is_empty(),
@@ -390,6 +384,17 @@ async fn a_waiting_resource_wakes_when_the_fact_it_waits_for_appears() {
 }
 
 impl Harness {
+    /// Lets (paused) time pass until FakeA/a waits for FakeB/b.
+    async fn until_a_waits_for_b(&self) {
+        self.until("a waits for FakeB/b", Duration::from_secs(10), |h| {
+            h.status("FakeA")
+                .resources
+                .first()
+                .is_some_and(|r| r.waiting_for.as_deref() == Some("FakeB/b"))
+        })
+        .await;
+    }
+
     /// When (since start) `kind` observed AWS.
     fn observes(&self, kind: &str) -> Vec<Duration> {
         self.world(kind)
@@ -406,13 +411,7 @@ async fn a_fact_that_appears_re_diffs_the_waiting_resource_without_listing_it_ag
     let mut h = Harness::start(settings());
     let a = json!({"value": 1, "needs": "b"});
     h.want(&[("FakeA", "a", a.clone())]);
-    h.until("a waits for FakeB/b", Duration::from_secs(10), |h| {
-        h.status("FakeA")
-            .resources
-            .first()
-            .is_some_and(|r| r.waiting_for.is_some())
-    })
-    .await;
+    h.until_a_waits_for_b().await;
     h.wait(Duration::from_secs(5)).await;
     let added = h.elapsed();
     let calls_before = h.world(A::NAME).calls.len();
@@ -436,6 +435,43 @@ async fn a_fact_that_appears_re_diffs_the_waiting_resource_without_listing_it_ag
             .any(|c| matches!(c, Call::Observe { .. })),
         "b's fact re-diffs a on its last listing, without listing FakeA again: {since:?}"
     );
+}
+
+/// A re-diff takes what the last sweep saw of the resource (moved, not copied); still
+/// waiting, it keeps it for the next: an existing resource is never taken for absent.
+#[tokio::test(start_paused = true)]
+async fn an_existing_resource_re_diffed_twice_on_its_last_listing_is_updated_not_created() {
+    let mut h = Harness::start(settings());
+    h.world(A::NAME).items.insert("a".into(), owned(1));
+    let a = json!({"value": 2, "needs": "b"});
+    h.want(&[("FakeA", "a", a.clone())]);
+    h.until_a_waits_for_b().await;
+    // Another of B's facts: a is re-diffed on what it was seen as, and still waits.
+    h.want(&[("FakeA", "a", a.clone()), ("FakeB", "c", spec(3))]);
+    h.until("c is created", Duration::from_secs(10), |h| {
+        !h.applies("FakeB", "c").is_empty()
+    })
+    .await;
+    h.wait(Duration::from_secs(2)).await;
+    assert!(h.applies("FakeA", "a").is_empty());
+    h.want(&[
+        ("FakeA", "a", a),
+        ("FakeB", "c", spec(3)),
+        ("FakeB", "b", spec(2)),
+    ]);
+    h.until("a is changed", Duration::from_secs(10), |h| {
+        !h.applies("FakeA", "a").is_empty()
+    })
+    .await;
+    let w = h.world(A::NAME);
+    let actions: Vec<Action> = (w.calls.iter())
+        .filter_map(|(_, c)| match c {
+            Call::Apply { name, action } if name == "a" => Some(*action),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(actions, vec![Action::Update], "{:?}", w.calls);
+    assert_eq!(w.items["a"].value, 2);
 }
 
 #[tokio::test(start_paused = true)]
