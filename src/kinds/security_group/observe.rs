@@ -36,42 +36,54 @@ impl SecurityGroup {
             .cloned()
     }
 
-    /// Every group of the region, by name: one paginated `DescribeSecurityGroups`.
+    /// Every group of the region, by name: one paginated `DescribeSecurityGroups`, with the
+    /// VPC lookups the desired groups need sent beside it rather than after it (a one-shot
+    /// `apply` would otherwise wait one more round trip for the default VPC).
     pub(super) async fn observe_groups(
         &self,
         scope: &Scope<'_, SecurityGroupSpec>,
     ) -> Result<Observed<LiveSecurityGroup>, KindError> {
-        let groups: Vec<SdkGroup> = self
-            .client
-            .describe_security_groups()
-            .max_results(1000)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .or_fail(&CODES, "DescribeSecurityGroups", "(all security groups)")?;
+        let listing = async {
+            self.client
+                .describe_security_groups()
+                .max_results(1000)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .or_fail(&CODES, "DescribeSecurityGroups", "(all security groups)")
+        };
+        let names: BTreeSet<String> = scope
+            .desired
+            .values()
+            .filter_map(|s| s.vpc_name.clone())
+            .collect();
+        let named = names::ids_by_name(&self.client, Named::Vpc, &names);
+        let desired_default = scope
+            .desired
+            .values()
+            .any(|s| s.vpc_id.is_none() && s.vpc_name.is_none());
+        let early_default = async {
+            if desired_default {
+                self.default_vpc().await.map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (groups, named, early_default) = tokio::join!(listing, named, early_default);
+        let (groups, named) = (groups?, named?);
         let mut by_name: BTreeMap<&str, Vec<&SdkGroup>> = BTreeMap::new();
         for g in &groups {
             if let (Some(name), Some(_)) = (g.group_name(), g.group_id()) {
                 by_name.entry(name).or_default().push(g);
             }
         }
-        let need_default = scope
-            .desired
-            .values()
-            .any(|s| s.vpc_id.is_none() && s.vpc_name.is_none())
-            || by_name.values().any(|c| c.len() > 1);
-        let names: BTreeSet<String> = scope
-            .desired
-            .values()
-            .filter_map(|s| s.vpc_name.clone())
-            .collect();
-        let named = names::ids_by_name(&self.client, Named::Vpc, &names).await?;
-        let default_vpc = if need_default {
-            self.default_vpc().await?
-        } else {
-            None
+        // Several groups with one name are told apart by the default VPC too.
+        let default_vpc = match early_default? {
+            Some(default_vpc) => default_vpc,
+            None if by_name.values().any(|c| c.len() > 1) => self.default_vpc().await?,
+            None => None,
         };
         let mut out = Observed::new();
         for (name, candidates) in by_name {
