@@ -64,15 +64,17 @@ impl SecurityGroup {
             .desired
             .values()
             .any(|s| s.vpc_id.is_none() && s.vpc_name.is_none());
+        // Fills `default_vpc`'s cache beside the listing; its answer is read below.
         let early_default = async {
             if desired_default {
-                self.default_vpc().await.map(Some)
+                self.default_vpc().await.map(drop)
             } else {
-                Ok(None)
+                Ok(())
             }
         };
         let (groups, named, early_default) = tokio::join!(listing, named, early_default);
         let (groups, named) = (groups?, named?);
+        early_default?;
         let mut by_name: BTreeMap<&str, Vec<&SdkGroup>> = BTreeMap::new();
         for g in &groups {
             if let (Some(name), Some(_)) = (g.group_name(), g.group_id()) {
@@ -80,10 +82,10 @@ impl SecurityGroup {
             }
         }
         // Several groups with one name are told apart by the default VPC too.
-        let default_vpc = match early_default? {
-            Some(default_vpc) => default_vpc,
-            None if by_name.values().any(|c| c.len() > 1) => self.default_vpc().await?,
-            None => None,
+        let default_vpc = if desired_default || by_name.values().any(|c| c.len() > 1) {
+            self.default_vpc().await?
+        } else {
+            None
         };
         let mut out = Observed::new();
         for (name, candidates) in by_name {
